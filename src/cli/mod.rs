@@ -1,0 +1,33 @@
+//! The command line: one module per subcommand, each an `Args` struct and a
+//! `run(args)`. Flags are validated by clap value parsers, then turned into a
+//! typed config before any I/O.
+
+pub mod generate;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "olap",
+    version,
+    about = "Generate a retail star schema, query it with DuckDB, profile and benchmark it",
+    long_about = "olap generates a reproducible retail star schema as Hive-partitioned Parquet and CSV, \
+runs a catalog of analytical queries through embedded DuckDB with EXPLAIN ANALYZE profiling, \
+and benchmarks them against p95 targets."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate the star schema as Parquet and/or CSV.
+    Generate(generate::Args),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    match cli.command {
+        Command::Generate(a) => generate::run(a),
+    }
+}

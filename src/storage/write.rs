@@ -1,0 +1,388 @@
+//! The write pipeline: generate, encode and write a data set into a directory.
+//!
+//! Work is cut into row groups. Worker threads take row groups in order,
+//! generate their rows in sub-batches, encode Parquet column chunks and CSV
+//! text and checksum the content; one writer appends finished row groups to
+//! their files strictly in order. Workers may run at most `window` row groups
+//! ahead of the writer, so memory stays flat however many rows are written.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, mpsc};
+
+use anyhow::{Context, Result, anyhow};
+use parquet::arrow::arrow_writer::ArrowColumnChunk;
+use parquet::file::writer::SerializedFileWriter;
+use xxhash_rust::xxh3::Xxh3;
+
+use super::checksum::{batch_checksum, to_hex};
+use super::layout::{self, Partition};
+use super::manifest::{FileEntry, TableEntry};
+use super::parquet::ParquetTable;
+use super::{FileFormat, Slice, StorageSpec, csv};
+use crate::datagen::Star;
+use crate::model::Table;
+
+/// Rows generated and encoded at a time inside a row group: small enough to
+/// stay in cache-friendly buffers, large enough to amortise per-batch work.
+pub const SUB_BATCH: u64 = 32_768;
+
+/// One logical file (a table, or one fact partition) in every format.
+#[derive(Debug, Clone)]
+pub struct FileJob {
+    pub table: Table,
+    pub rows: Range<u64>,
+    pub paths: Vec<(FileFormat, PathBuf)>,
+}
+
+#[derive(Debug, Clone)]
+struct Task {
+    job: usize,
+    rows: Range<u64>,
+    last: bool,
+}
+
+/// The files a run writes, in order.
+pub fn plan(star: &Star, storage: &StorageSpec, slice: Slice) -> Vec<FileJob> {
+    let mut jobs = Vec::new();
+    if slice.writes_dimensions() {
+        for t in Table::ALL.into_iter().filter(|t| !t.is_fact()) {
+            jobs.push(FileJob {
+                table: t,
+                rows: 0..star.rows(t),
+                paths: storage
+                    .formats
+                    .iter()
+                    .map(|&f| (f, layout::dimension_path(t, f)))
+                    .collect(),
+            });
+        }
+    }
+    let want = slice.rows(star.spec.rows);
+    for p in layout::partitions(&storage.partition_by, &star.days, &star.fact_day_starts()) {
+        let rows = p.rows.start.max(want.start)..p.rows.end.min(want.end);
+        if rows.is_empty() {
+            continue;
+        }
+        let part = Partition {
+            rows: rows.clone(),
+            ..p
+        };
+        jobs.push(FileJob {
+            table: Table::SalesFact,
+            rows,
+            paths: storage
+                .formats
+                .iter()
+                .map(|&f| (f, layout::fact_path(&part, slice, f)))
+                .collect(),
+        });
+    }
+    jobs
+}
+
+/// Counts bytes and hashes them on their way to the file.
+struct HashingWriter {
+    inner: BufWriter<File>,
+    hash: Xxh3,
+    bytes: u64,
+    path: PathBuf,
+}
+
+impl HashingWriter {
+    fn create(path: &Path) -> Result<HashingWriter> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(HashingWriter {
+            inner: BufWriter::with_capacity(1 << 20, f),
+            hash: Xxh3::new(),
+            bytes: 0,
+            path: path.to_owned(),
+        })
+    }
+
+    fn finish(mut self) -> Result<(u64, u64)> {
+        self.inner
+            .flush()
+            .with_context(|| format!("writing {}", self.path.display()))?;
+        Ok((self.bytes, self.hash.digest()))
+    }
+}
+
+impl Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+struct Encoded {
+    rows: u64,
+    checksum: u64,
+    parquet: Option<Vec<ArrowColumnChunk>>,
+    csv: Option<Vec<u8>>,
+}
+
+struct OpenFile {
+    parquet: Option<(PathBuf, SerializedFileWriter<HashingWriter>)>,
+    csv: Option<(PathBuf, HashingWriter)>,
+    rows: u64,
+    checksum: u64,
+}
+
+/// Options of one write.
+pub struct WriteOptions<'a> {
+    pub threads: usize,
+    /// Called with rows done, from any thread.
+    pub progress: &'a (dyn Fn(u64) + Sync),
+    /// Set from outside (Ctrl-C) to stop early.
+    pub cancel: &'a AtomicBool,
+}
+
+/// Writes `jobs` under `dir` and returns the manifest's table entries.
+pub fn write(
+    star: &Star,
+    storage: &StorageSpec,
+    jobs: &[FileJob],
+    dir: &Path,
+    opts: &WriteOptions,
+) -> Result<Vec<TableEntry>> {
+    let rg = storage.row_group_size.max(1);
+    let mut tasks = Vec::new();
+    for (j, job) in jobs.iter().enumerate() {
+        let mut start = job.rows.start;
+        loop {
+            let end = (start + rg).min(job.rows.end);
+            tasks.push(Task {
+                job: j,
+                rows: start..end,
+                last: end == job.rows.end,
+            });
+            if end == job.rows.end {
+                break;
+            }
+            start = end;
+        }
+    }
+    let parquet_tables: BTreeMap<Table, ParquetTable> = if storage.has(FileFormat::Parquet) {
+        jobs.iter()
+            .map(|j| j.table)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .map(|t| Ok((t, ParquetTable::new(t, storage.compression, rg)?)))
+            .collect::<Result<_>>()?
+    } else {
+        BTreeMap::new()
+    };
+    let want_csv = storage.has(FileFormat::Csv);
+
+    let threads = opts.threads.max(1);
+    let window = 2 * threads + 1;
+    let next_task = AtomicUsize::new(0);
+    let written = Mutex::new(0usize);
+    let advanced = Condvar::new();
+    let abort = AtomicBool::new(false);
+    let (tx, rx) = mpsc::sync_channel::<(usize, Result<Encoded>)>(window);
+
+    let encode = |task: &Task| -> Result<Encoded> {
+        let table = jobs[task.job].table;
+        let mut pq = parquet_tables
+            .get(&table)
+            .map(|t| t.row_group())
+            .transpose()?;
+        let mut text =
+            want_csv.then(|| Vec::with_capacity(((task.rows.end - task.rows.start) * 96) as usize));
+        let mut checksum = 0u64;
+        let mut at = task.rows.start;
+        while at < task.rows.end {
+            if opts.cancel.load(Ordering::Relaxed) || abort.load(Ordering::Relaxed) {
+                return Err(anyhow!("interrupted"));
+            }
+            let end = (at + SUB_BATCH).min(task.rows.end);
+            let batch = star.batch(table, at..end);
+            checksum = checksum.wrapping_add(batch_checksum(&batch)?);
+            if let Some(pq) = pq.as_mut() {
+                pq.write(&batch)?;
+            }
+            if let Some(text) = text.as_mut() {
+                csv::encode(&batch, text)?;
+            }
+            (opts.progress)(end - at);
+            at = end;
+        }
+        Ok(Encoded {
+            rows: task.rows.end - task.rows.start,
+            checksum,
+            parquet: pq.map(|p| p.finish()).transpose()?,
+            csv: text,
+        })
+    };
+
+    let result: Result<Vec<TableEntry>> = std::thread::scope(|s| {
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let (next_task, written, advanced, abort, tasks, encode) =
+                (&next_task, &written, &advanced, &abort, &tasks, &encode);
+            s.spawn(move || {
+                loop {
+                    let i = next_task.fetch_add(1, Ordering::SeqCst);
+                    if i >= tasks.len() {
+                        break;
+                    }
+                    {
+                        let mut w = written.lock().expect("lock");
+                        while i >= *w + window && !abort.load(Ordering::SeqCst) {
+                            w = advanced.wait(w).expect("lock");
+                        }
+                    }
+                    if abort.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let out = encode(&tasks[i]);
+                    if tx.send((i, out)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let stop = |e: anyhow::Error| {
+            abort.store(true, Ordering::SeqCst);
+            advanced.notify_all();
+            e
+        };
+        let mut pending: BTreeMap<usize, Encoded> = BTreeMap::new();
+        let mut next = 0usize;
+        let mut open: Option<OpenFile> = None;
+        let mut entries: Vec<TableEntry> = Vec::new();
+        while next < tasks.len() {
+            let (i, out) = rx
+                .recv()
+                .map_err(|_| stop(anyhow!("a worker stopped unexpectedly")))?;
+            pending.insert(i, out.map_err(stop)?);
+            while let Some(enc) = pending.remove(&next) {
+                let task = &tasks[next];
+                let job = &jobs[task.job];
+                append(
+                    dir,
+                    job,
+                    task,
+                    enc,
+                    &mut open,
+                    &parquet_tables,
+                    &mut entries,
+                )
+                .map_err(stop)?;
+                next += 1;
+                *written.lock().expect("lock") = next;
+                advanced.notify_all();
+            }
+        }
+        Ok(entries)
+    });
+    result
+}
+
+fn append(
+    dir: &Path,
+    job: &FileJob,
+    task: &Task,
+    enc: Encoded,
+    open: &mut Option<OpenFile>,
+    parquet_tables: &BTreeMap<Table, ParquetTable>,
+    entries: &mut Vec<TableEntry>,
+) -> Result<()> {
+    if open.is_none() {
+        let mut f = OpenFile {
+            parquet: None,
+            csv: None,
+            rows: 0,
+            checksum: 0,
+        };
+        for (format, rel) in &job.paths {
+            let path = dir.join(rel);
+            match format {
+                FileFormat::Parquet => {
+                    let w =
+                        parquet_tables[&job.table].file_writer(HashingWriter::create(&path)?)?;
+                    f.parquet = Some((rel.clone(), w));
+                }
+                FileFormat::Csv => {
+                    let mut w = HashingWriter::create(&path)?;
+                    let mut head = Vec::new();
+                    csv::header(&job.table.schema(), &mut head);
+                    w.write_all(&head)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    f.csv = Some((rel.clone(), w));
+                }
+            }
+        }
+        *open = Some(f);
+    }
+    let f = open.as_mut().expect("file is open");
+    f.rows += enc.rows;
+    f.checksum = f.checksum.wrapping_add(enc.checksum);
+    if let (Some((rel, w)), Some(chunks)) = (f.parquet.as_mut(), enc.parquet) {
+        let mut rg = w.next_row_group()?;
+        for c in chunks {
+            c.append_to_row_group(&mut rg)?;
+        }
+        rg.close()
+            .with_context(|| format!("writing {}", rel.display()))?;
+    }
+    if let (Some((rel, w)), Some(text)) = (f.csv.as_mut(), enc.csv) {
+        w.write_all(&text)
+            .with_context(|| format!("writing {}", dir.join(rel).display()))?;
+    }
+    if task.last {
+        let f = open.take().expect("file is open");
+        let entry = match entries.iter_mut().position(|e| e.name == job.table.name()) {
+            Some(i) => &mut entries[i],
+            None => {
+                entries.push(TableEntry {
+                    name: job.table.name().into(),
+                    rows: 0,
+                    content_checksum: to_hex(0),
+                    files: Vec::new(),
+                });
+                entries.last_mut().expect("just pushed")
+            }
+        };
+        entry.rows += f.rows;
+        let sum = super::checksum::from_hex(&entry.content_checksum)
+            .unwrap_or(0)
+            .wrapping_add(f.checksum);
+        entry.content_checksum = to_hex(sum);
+        let mut record = |format: FileFormat, rel: PathBuf, (bytes, hash): (u64, u64)| {
+            entry.files.push(FileEntry {
+                path: rel.to_string_lossy().replace('\\', "/"),
+                format,
+                rows: f.rows,
+                bytes,
+                content_checksum: to_hex(f.checksum),
+                xxh3: to_hex(hash),
+            });
+        };
+        if let Some((rel, w)) = f.parquet {
+            let inner = w
+                .into_inner()
+                .with_context(|| format!("finishing {}", rel.display()))?;
+            record(FileFormat::Parquet, rel, inner.finish()?);
+        }
+        if let Some((rel, w)) = f.csv {
+            record(FileFormat::Csv, rel, w.finish()?);
+        }
+    }
+    Ok(())
+}

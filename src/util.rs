@@ -1,0 +1,147 @@
+//! Small parsing and formatting helpers shared by the commands.
+
+/// Parses a count like `100000000`, `100_000_000`, `100M`, `1.5B`, `250k`.
+pub fn parse_count(s: &str) -> Result<u64, String> {
+    let t = s.trim().replace('_', "");
+    if t.is_empty() {
+        return Err("expected a number like 10M or 100000000".into());
+    }
+    if t.starts_with('-') {
+        return Err(format!("{s:?} is negative; expected a positive number"));
+    }
+    let (num, mult) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&t[..t.len() - 1], 1e3),
+        Some('M') => (&t[..t.len() - 1], 1e6),
+        Some('B') | Some('G') => (&t[..t.len() - 1], 1e9),
+        _ => (t.as_str(), 1.0),
+    };
+    if mult == 1.0 {
+        return num
+            .parse::<u64>()
+            .map_err(|_| format!("{s:?} is not a whole number (examples: 5000000, 5M, 1.5B)"));
+    }
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number (examples: 5000000, 5M, 1.5B)"))?;
+    let n = v * mult;
+    if !n.is_finite() || n < 0.0 || n > u64::MAX as f64 / 2.0 {
+        return Err(format!("{s:?} is out of range"));
+    }
+    if n.fract() != 0.0 {
+        return Err(format!("{s:?} is not a whole number of rows"));
+    }
+    Ok(n as u64)
+}
+
+/// 1_234_567 -> "1.23M".
+pub fn human_count(n: u64) -> String {
+    let f = n as f64;
+    if n >= 1_000_000_000 {
+        format!("{:.2}B", f / 1e9)
+    } else if n >= 1_000_000 {
+        format!("{:.2}M", f / 1e6)
+    } else if n >= 10_000 {
+        format!("{:.1}K", f / 1e3)
+    } else {
+        n.to_string()
+    }
+}
+
+/// Bytes in binary units: "1.50 GiB".
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut f = n as f64;
+    let mut u = 0;
+    while f >= 1024.0 && u < UNITS.len() - 1 {
+        f /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{f:.2} {}", UNITS[u])
+    }
+}
+
+/// Seconds with a sensible unit: "850 ms", "12.3 s".
+pub fn human_secs(s: f64) -> String {
+    if s < 1.0 {
+        format!("{:.0} ms", s * 1e3)
+    } else {
+        format!("{s:.2} s")
+    }
+}
+
+/// Free bytes on the filesystem holding `path` (or its nearest existing parent).
+pub fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut p = path.to_path_buf();
+    while !p.exists() {
+        if !p.pop() {
+            p = std::path::PathBuf::from(".");
+            break;
+        }
+    }
+    if p.as_os_str().is_empty() {
+        p = std::path::PathBuf::from(".");
+    }
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+/// Levenshtein distance, for "did you mean" suggestions.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + (ca != *cb) as usize)
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The candidate closest to `word`, if reasonably close.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, c)| *d <= (c.len() / 2).max(2) || c.contains(word) || word.contains(c))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_parse_with_suffixes() {
+        assert_eq!(parse_count("100000000"), Ok(100_000_000));
+        assert_eq!(parse_count("100_000_000"), Ok(100_000_000));
+        assert_eq!(parse_count("100M"), Ok(100_000_000));
+        assert_eq!(parse_count("1.5B"), Ok(1_500_000_000));
+        assert_eq!(parse_count("250k"), Ok(250_000));
+        assert!(parse_count("-5").is_err());
+        assert!(parse_count("1.5").is_err());
+        assert!(parse_count("1.0000001K").is_err());
+        assert!(parse_count("ten").is_err());
+        assert!(parse_count("").is_err());
+    }
+
+    #[test]
+    fn suggestions_find_near_misses() {
+        let c = ["revenue_by_region_year", "moving_average", "yoy_growth"];
+        assert_eq!(closest("moving_avg", c), Some("moving_average"));
+        assert_eq!(closest("yoy_grwth", c), Some("yoy_growth"));
+        assert_eq!(closest("zzzzzzzz", c), None);
+    }
+}
