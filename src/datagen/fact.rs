@@ -52,7 +52,7 @@ const QUANTITY: [(u8, u16); 8] = [
     (10, 2),
 ];
 /// Promotion discount percentages.
-const DISCOUNT_PCT: [i128; 8] = [5, 10, 10, 15, 20, 20, 25, 30];
+const DISCOUNT_PCT: [i64; 8] = [5, 10, 10, 15, 20, 20, 25, 30];
 
 const fn table256(dist: [(u8, u16); 8]) -> [u8; 256] {
     let mut t = [0u8; 256];
@@ -326,8 +326,8 @@ impl FactGenerator {
         let month = day.month as usize - 1;
         let products = &self.catalogue.by_month[month];
         let promo = self.promo[d];
-        let residents = &self.customers.by_city
-            [self.customers.city_start[g] as usize..self.customers.city_start[g + 1] as usize];
+        let first_resident = self.customers.city_start[g];
+        let residents = (self.customers.city_start[g + 1] - first_resident) as f64;
         let mut t = cell.start;
         while t < cell.end && t < want.end {
             let a = self.txn_a.at(t);
@@ -336,7 +336,7 @@ impl FactGenerator {
             if t_end > want.start {
                 // Skewed towards the city's lowest (most valuable) customer keys.
                 let u = (a >> 32) as f64 * (1.0 / 4_294_967_296.0);
-                let ci = residents[((residents.len() as f64) * u * u) as usize];
+                let ci = first_resident + (residents * u * u) as u32;
                 let channel = self.customers.channel[ci as usize] as usize;
                 let payment = self.payments[channel].sample(self.txn_b.at(t)) as i32 + 1;
                 for r in t.max(want.start)..t_end.min(want.end) {
@@ -344,9 +344,10 @@ impl FactGenerator {
                     let lb = self.line_b.at(r);
                     let p = products.sample(la) as usize;
                     let v = self.catalogue.version_on(p, day.date32);
-                    let price = self.catalogue.version_price[v] as i128;
-                    let unit_cost = self.catalogue.version_cost[v] as i128;
-                    let qty = QUANTITY_TABLE[(lb & 0xff) as usize] as i128;
+                    // Cents in i64 (exact; i128 division would be a library call).
+                    let price = self.catalogue.version_price[v];
+                    let unit_cost = self.catalogue.version_cost[v];
+                    let qty = QUANTITY_TABLE[(lb & 0xff) as usize] as i64;
                     let gross = qty * price;
                     let discount = if (((lb >> 8) & 0xffff) as u32) < promo {
                         (gross * DISCOUNT_PCT[((lb >> 24) & 7) as usize] + 50) / 100
@@ -364,11 +365,11 @@ impl FactGenerator {
                     cols.customer.push(ci as i32 + 1);
                     cols.payment.push(payment);
                     cols.quantity.push(qty as i16);
-                    cols.unit_price.push(price);
-                    cols.revenue.push(revenue);
-                    cols.cost.push(cost);
-                    cols.discount.push(discount);
-                    cols.profit.push(revenue - cost);
+                    cols.unit_price.push(price as i128);
+                    cols.revenue.push(revenue as i128);
+                    cols.cost.push(cost as i128);
+                    cols.discount.push(discount as i128);
+                    cols.profit.push((revenue - cost) as i128);
                 }
             }
             t = t_end;

@@ -1,10 +1,13 @@
 //! Parquet writer settings per table, and encoding of row groups.
 //!
 //! Fact columns are all integers underneath (keys, dates, DECIMAL(18,2) as
-//! INT64), so they use DELTA_BINARY_PACKED without dictionaries: the sorted
-//! columns (date, time_key, transaction_id) shrink to a few bits per value,
-//! the rest are bit-packed to their range, and encoding costs no hashing.
-//! Dimensions are small and string-heavy: dictionary encoding.
+//! INT64), and each gets the encoding that measured smallest on our data:
+//! DELTA_BINARY_PACKED by default (sorted or nearly sorted columns such as
+//! date, transaction_id, geo_key and customer_key shrink to a few bits per
+//! value, and random ones are bit-packed to their range, with no hashing);
+//! dictionary for the few columns with few distinct values, with delta as the
+//! fallback when a dictionary outgrows its page. Dimensions are small and string-heavy:
+//! dictionary encoding.
 //! Files carry the Arrow schema (types round-trip to Arrow readers exactly),
 //! chunk and page statistics (zone maps) and, for the fact table, the
 //! `sorting_columns` metadata saying rows are sorted by date.
@@ -35,6 +38,18 @@ pub struct ParquetTable {
     factory: ArrowRowGroupWriterFactory,
 }
 
+/// Fact columns with few distinct values per row group, where a dictionary
+/// pays for its hashing (measured at 10M rows: unit_price 1.41 vs 2.40 B/row
+/// with delta, discount_amount 0.62 vs 1.15). revenue, cost, profit and
+/// product_key would shrink a little more but cost 30% of generation time.
+pub const FACT_DICTIONARY: [&str; 5] = [
+    "line_item_id",
+    "payment_key",
+    "quantity",
+    "unit_price",
+    "discount_amount",
+];
+
 pub fn writer_properties(table: Table, codec: Codec, row_group_size: u64) -> WriterProperties {
     let compression = match codec {
         Codec::Snappy => Compression::SNAPPY,
@@ -51,7 +66,10 @@ pub fn writer_properties(table: Table, codec: Codec, row_group_size: u64) -> Wri
         for f in schema.fields() {
             let col = ColumnPath::from(f.name().as_str());
             b = b
-                .set_column_dictionary_enabled(col.clone(), false)
+                .set_column_dictionary_enabled(
+                    col.clone(),
+                    FACT_DICTIONARY.contains(&f.name().as_str()),
+                )
                 .set_column_encoding(col, Encoding::DELTA_BINARY_PACKED);
         }
         let date = schema.index_of("date").expect("fact has a date");
