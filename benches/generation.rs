@@ -1,1 +1,116 @@
-fn main() {}
+//! Generation throughput: rows/s per core for the fact generator alone, for
+//! each encoder (Parquet snappy/zstd, CSV), and for the whole pipeline on
+//! all cores. `cargo bench --bench generation`.
+
+use std::hint::black_box;
+use std::sync::atomic::AtomicBool;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use olap::datagen::{GenSpec, Star};
+use olap::model::{PartitionKey, Table};
+use olap::storage::parquet::ParquetTable;
+use olap::storage::write::{WriteOptions, plan, write};
+use olap::storage::{Codec, FileFormat, Slice, StorageSpec, csv};
+
+const ROWS: u64 = 262_144;
+
+fn star(rows: u64) -> Star {
+    Star::new(GenSpec::with_rows(rows))
+}
+
+fn generator(c: &mut Criterion) {
+    let s = star(10_000_000);
+    let mut g = c.benchmark_group("generate");
+    g.throughput(Throughput::Elements(ROWS));
+    g.bench_function("sales_fact_one_core", |b| {
+        b.iter(|| black_box(s.batch(Table::SalesFact, 5_000_000..5_000_000 + ROWS)))
+    });
+    g.finish();
+}
+
+fn encoders(c: &mut Criterion) {
+    let s = star(10_000_000);
+    let batches: Vec<_> = (0..ROWS / 32_768)
+        .map(|i| s.batch(Table::SalesFact, i * 32_768..(i + 1) * 32_768))
+        .collect();
+    let mut g = c.benchmark_group("encode_one_core");
+    g.throughput(Throughput::Elements(ROWS));
+    for codec in [Codec::Snappy, Codec::Zstd] {
+        let t = ParquetTable::new(Table::SalesFact, codec, ROWS).unwrap();
+        g.bench_function(format!("parquet_{}", codec.name()), |b| {
+            b.iter(|| {
+                let mut rg = t.row_group().unwrap();
+                for batch in &batches {
+                    rg.write(batch).unwrap();
+                }
+                black_box(rg.finish().unwrap())
+            })
+        });
+    }
+    g.bench_function("csv", |b| {
+        let mut out = Vec::with_capacity(32 << 20);
+        b.iter(|| {
+            out.clear();
+            for batch in &batches {
+                csv::encode(batch, &mut out).unwrap();
+            }
+            black_box(out.len())
+        })
+    });
+    g.bench_function("checksum", |b| {
+        b.iter(|| {
+            batches
+                .iter()
+                .map(|b| olap::storage::checksum::batch_checksum(b).unwrap())
+                .fold(0u64, u64::wrapping_add)
+        })
+    });
+    g.finish();
+}
+
+fn pipeline(c: &mut Criterion) {
+    let rows = 2_000_000;
+    let mut spec = GenSpec::with_rows(rows);
+    spec.customers = 100_000;
+    let s = Star::new(spec);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let mut g = c.benchmark_group("pipeline_all_cores");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(rows));
+    for (name, formats) in [
+        ("parquet", vec![FileFormat::Parquet]),
+        (
+            "parquet_and_csv",
+            vec![FileFormat::Parquet, FileFormat::Csv],
+        ),
+    ] {
+        let storage = StorageSpec {
+            formats,
+            partition_by: vec![PartitionKey::Year, PartitionKey::Quarter],
+            compression: Codec::Snappy,
+            row_group_size: StorageSpec::DEFAULT_ROW_GROUP_SIZE,
+        };
+        let jobs: Vec<_> = plan(&s, &storage, Slice::WHOLE)
+            .into_iter()
+            .filter(|j| j.table.is_fact())
+            .collect();
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let dir = tempfile::tempdir().unwrap();
+                let cancel = AtomicBool::new(false);
+                let opts = WriteOptions {
+                    threads,
+                    progress: &|_| {},
+                    cancel: &cancel,
+                };
+                black_box(write(&s, &storage, &jobs, dir.path(), &opts).unwrap())
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, generator, encoders, pipeline);
+criterion_main!(benches);

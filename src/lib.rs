@@ -9,5 +9,6 @@ pub mod cli;
 pub mod datagen;
 pub mod error;
 pub mod model;
+pub mod query;
 pub mod storage;
 pub mod util;

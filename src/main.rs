@@ -13,10 +13,21 @@ fn main() -> ExitCode {
     });
     let cli = match olap::cli::Cli::try_parse() {
         Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // Usage errors in one line: clap's first line, without colours.
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            let _ = writeln!(std::io::stderr(), "olap: error: {first} (see --help)");
+            return ExitCode::from(2);
         }
     };
     match olap::cli::run(cli) {

@@ -140,10 +140,10 @@ fn parse_date(s: &str) -> Result<NaiveDate, String> {
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Fact rows (line items) to generate: 10M, 100000000, 1.5B...
-    #[arg(long, default_value = "10M", value_parser = parse_rows)]
+    #[arg(long, default_value = "10M", value_parser = parse_rows, allow_hyphen_values = true)]
     pub rows: u64,
     /// Random seed; the same seed and settings give the same data on any machine.
-    #[arg(long, default_value_t = GenSpec::DEFAULT_SEED)]
+    #[arg(long, default_value_t = GenSpec::DEFAULT_SEED, allow_hyphen_values = true)]
     pub seed: u64,
     /// File formats to write.
     #[arg(long, value_enum, default_value_t = FormatArg::Parquet)]
@@ -156,13 +156,13 @@ pub struct Args {
     #[arg(long, default_value = "data")]
     pub output_dir: PathBuf,
     /// Worker threads (default: all cores).
-    #[arg(long, value_parser = parse_threads)]
+    #[arg(long, value_parser = parse_threads, allow_hyphen_values = true)]
     pub threads: Option<usize>,
     /// Parquet compression codec.
     #[arg(long, value_enum, default_value_t = Codec::Snappy)]
     pub compression: Codec,
     /// Rows per Parquet row group (and per unit of parallel work).
-    #[arg(long, default_value = "262144", value_parser = parse_row_group)]
+    #[arg(long, default_value = "262144", value_parser = parse_row_group, allow_hyphen_values = true)]
     pub row_group_size: u64,
     /// First day of the span (YYYY-MM-DD).
     #[arg(long, default_value = "2021-01-01", value_parser = parse_date)]
@@ -171,10 +171,10 @@ pub struct Args {
     #[arg(long, default_value = "2023-12-31", value_parser = parse_date)]
     pub end_date: NaiveDate,
     /// Customers in dim_customer (at least 5000, one per city).
-    #[arg(long, default_value = "1M", value_parser = parse_customers)]
+    #[arg(long, default_value = "1M", value_parser = parse_customers, allow_hyphen_values = true)]
     pub customers: u32,
     /// Products (natural keys) in dim_product; SCD2 versions add ~35% rows.
-    #[arg(long, default_value = "10K", value_parser = parse_products)]
+    #[arg(long, default_value = "10K", value_parser = parse_products, allow_hyphen_values = true)]
     pub products: u32,
     /// Split the fact table into this many parts (for several machines).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "olap",
     version,
+    args_override_self = true,
     about = "Generate a retail star schema, query it with DuckDB, profile and benchmark it",
     long_about = "olap generates a reproducible retail star schema as Hive-partitioned Parquet and CSV, \
 runs a catalog of analytical queries through embedded DuckDB with EXPLAIN ANALYZE profiling, \

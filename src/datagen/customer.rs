@@ -54,9 +54,12 @@ pub fn ltv_tier(rank: f64) -> &'static str {
 #[derive(Debug)]
 pub struct Customers {
     pub count: u32,
-    /// Channel index per customer (0-based customer index).
-    pub channel: Vec<u8>,
-    pub segment: Vec<u8>,
+    /// Segment and channel are pure functions of the customer index (a hash
+    /// and an alias draw): no table to look up on the fact generator's hot path.
+    segment_stream: Stream,
+    channel_stream: Stream,
+    segments: Alias,
+    channels: Alias,
     /// First customer index of each city's block, len = cities + 1.
     pub city_start: Vec<u32>,
 }
@@ -83,19 +86,25 @@ impl Customers {
             cum += *w as u128;
         }
         city_start.push(count);
-        let (seg_s, chan_s) = (s.sub(0), s.sub(1));
-        let segment = (0..count as u64)
-            .map(|i| seg.sample(seg_s.at(i)) as u8)
-            .collect();
-        let channel = (0..count as u64)
-            .map(|i| chan.sample(chan_s.at(i)) as u8)
-            .collect();
         Customers {
             count,
-            channel,
-            segment,
+            segment_stream: s.sub(0),
+            channel_stream: s.sub(1),
+            segments: seg,
+            channels: chan,
             city_start,
         }
+    }
+
+    /// Channel index of customer index `i`.
+    #[inline(always)]
+    pub fn channel(&self, i: u32) -> usize {
+        self.channels.sample(self.channel_stream.at(i as u64)) as usize
+    }
+
+    /// Segment index of customer index `i`.
+    pub fn segment(&self, i: u32) -> usize {
+        self.segments.sample(self.segment_stream.at(i as u64)) as usize
     }
 
     /// Home city index of customer index `i`.
@@ -136,11 +145,10 @@ impl Customers {
                     idx.clone().map(|i| format!("C{:08}", i + 1)),
                 )),
                 Arc::new(StringArray::from_iter_values(
-                    idx.clone()
-                        .map(|i| SEGMENTS[self.segment[i as usize] as usize].0),
+                    idx.clone().map(|i| SEGMENTS[self.segment(i)].0),
                 )),
                 Arc::new(StringArray::from_iter_values(
-                    idx.map(|i| CHANNELS[self.channel[i as usize] as usize].0),
+                    idx.map(|i| CHANNELS[self.channel(i)].0),
                 )),
                 Arc::new(StringArray::from(tier)),
                 Arc::new(Int32Array::from(home)),

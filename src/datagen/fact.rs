@@ -337,7 +337,7 @@ impl FactGenerator {
                 // Skewed towards the city's lowest (most valuable) customer keys.
                 let u = (a >> 32) as f64 * (1.0 / 4_294_967_296.0);
                 let ci = first_resident + (residents * u * u) as u32;
-                let channel = self.customers.channel[ci as usize] as usize;
+                let channel = self.customers.channel(ci);
                 let payment = self.payments[channel].sample(self.txn_b.at(t)) as i32 + 1;
                 for r in t.max(want.start)..t_end.min(want.end) {
                     let la = self.line_a.at(r);

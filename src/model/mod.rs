@@ -214,3 +214,19 @@ impl PartitionKey {
         }
     }
 }
+
+/// The SQL type DuckDB should use for an Arrow type of our schemas: CSV
+/// columns are declared with these, never sniffed.
+pub fn sql_type(dt: &DataType) -> String {
+    match dt {
+        DataType::Boolean => "BOOLEAN".into(),
+        DataType::Int16 => "SMALLINT".into(),
+        DataType::Int32 => "INTEGER".into(),
+        DataType::Int64 => "BIGINT".into(),
+        DataType::Float64 => "DOUBLE".into(),
+        DataType::Date32 => "DATE".into(),
+        DataType::Decimal128(p, s) => format!("DECIMAL({p},{s})"),
+        DataType::Utf8 => "VARCHAR".into(),
+        other => unreachable!("no SQL type for {other}: not used by our schemas"),
+    }
+}

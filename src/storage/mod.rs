@@ -15,6 +15,7 @@ pub mod layout;
 pub mod manifest;
 pub mod parquet;
 pub mod publish;
+pub mod read;
 pub mod write;
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,224 @@
+//! The DuckDB engine over a data set.
+//!
+//! Tables are registered as views over the exact files the manifest lists
+//! (never a glob: a stray file is not silently read, a missing one is an
+//! error). The fact view exposes the Hive partition columns as INTEGERs and
+//! derives the ones the layout does not have from `date`, so every query can
+//! use year, quarter and month whatever the partitioning.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use arrow::array::RecordBatch;
+use duckdb::Connection;
+
+use crate::bail_user;
+use crate::model::{PartitionKey, Table, sql_type};
+use crate::storage::FileFormat;
+use crate::storage::manifest::Manifest;
+
+/// How to open the engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub data_dir: PathBuf,
+    pub storage: FileFormat,
+    pub threads: usize,
+    /// DuckDB memory limit, e.g. "4GB".
+    pub memory_limit: Option<String>,
+    /// A database file to load the tables into as native DuckDB tables.
+    pub load_into: Option<PathBuf>,
+}
+
+pub struct Engine {
+    conn: Connection,
+    pub manifest: Manifest,
+    pub config: EngineConfig,
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn file_list(
+    dir: &Path,
+    manifest: &Manifest,
+    table: Table,
+    format: FileFormat,
+) -> Result<Vec<String>> {
+    let entry = manifest
+        .table(table)
+        .with_context(|| format!("manifest lists no {}", table.name()))?;
+    let files: Vec<String> = entry
+        .files_of(format)
+        .map(|f| {
+            let p = dir.join(&f.path);
+            std::path::absolute(&p)
+                .unwrap_or(p)
+                .to_string_lossy()
+                .to_string()
+        })
+        .collect();
+    for f in &files {
+        if !Path::new(f).exists() {
+            bail_user!(
+                "{f} is listed in the manifest but missing: the data set is damaged; run `olap validate` or regenerate it"
+            );
+        }
+    }
+    Ok(files)
+}
+
+/// The SQL that reads `table` from its files.
+pub fn scan_sql(
+    dir: &Path,
+    manifest: &Manifest,
+    table: Table,
+    format: FileFormat,
+) -> Result<String> {
+    let files = file_list(dir, manifest, table, format)?;
+    let list = format!(
+        "[{}]",
+        files
+            .iter()
+            .map(|f| quote(f))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let keys = if table.is_fact() {
+        manifest.storage.partition_by.clone()
+    } else {
+        Vec::new()
+    };
+    let hive = if keys.is_empty() {
+        "hive_partitioning = false".to_string()
+    } else {
+        format!(
+            "hive_partitioning = true, hive_types = {{{}}}",
+            keys.iter()
+                .map(|k| format!("'{}': INTEGER", k.name()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let read = match format {
+        FileFormat::Parquet => format!("read_parquet({list}, {hive})"),
+        FileFormat::Csv => {
+            let cols = table
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| format!("{}: {}", quote(f.name()), quote(&sql_type(f.data_type()))))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "read_csv({list}, header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"', columns = {{{cols}}}, {hive})"
+            )
+        }
+    };
+    if !table.is_fact() {
+        return Ok(format!("SELECT * FROM {read}"));
+    }
+    let fact_cols: Vec<String> = table
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let mut select = fact_cols.join(", ");
+    for k in PartitionKey::ALL {
+        if keys.contains(&k) {
+            select.push_str(&format!(", {}", k.name()));
+        } else {
+            select.push_str(&format!(
+                ", CAST({}(date) AS INTEGER) AS {}",
+                k.name(),
+                k.name()
+            ));
+        }
+    }
+    Ok(format!("SELECT {select} FROM {read}"))
+}
+
+impl Engine {
+    pub fn open(config: EngineConfig) -> Result<Engine> {
+        let manifest = Manifest::load(&config.data_dir)?;
+        if !manifest.storage.formats.contains(&config.storage) {
+            bail_user!(
+                "{} has no {} files (it holds {}): regenerate with `olap generate --format both --output-dir {} --force`",
+                config.data_dir.display(),
+                config.storage.name(),
+                manifest
+                    .storage
+                    .formats
+                    .iter()
+                    .map(|f| f.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                config.data_dir.display()
+            );
+        }
+        let conn = match &config.load_into {
+            Some(db) => Connection::open(db)
+                .with_context(|| format!("opening database {}", db.display()))?,
+            None => Connection::open_in_memory()?,
+        };
+        conn.execute_batch(&format!("SET threads = {};", config.threads))?;
+        if let Some(m) = &config.memory_limit {
+            conn.execute_batch(&format!("SET memory_limit = {};", quote(m)))
+                .map_err(|e| crate::error::UserError::new(format!("--memory-limit {m:?}: {e}")))?;
+        }
+        let engine = Engine {
+            conn,
+            manifest,
+            config,
+        };
+        engine.create_views()?;
+        Ok(engine)
+    }
+
+    fn create_views(&self) -> Result<()> {
+        for t in Table::ALL {
+            let sql = scan_sql(
+                &self.config.data_dir,
+                &self.manifest,
+                t,
+                self.config.storage,
+            )?;
+            let ddl = if self.config.load_into.is_some() {
+                format!("CREATE OR REPLACE TABLE {} AS {sql}", t.name())
+            } else {
+                format!("CREATE OR REPLACE VIEW {} AS {sql}", t.name())
+            };
+            self.conn
+                .execute_batch(&ddl)
+                .with_context(|| format!("registering {}", t.name()))?;
+        }
+        Ok(())
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// A new connection to the same database (for concurrent queries).
+    pub fn clone_connection(&self) -> Result<Connection> {
+        Ok(self.conn.try_clone()?)
+    }
+
+    /// Runs `sql` and collects the result.
+    pub fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        query(&self.conn, sql)
+    }
+
+    pub fn duckdb_version(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .query_row("SELECT version()", [], |r| r.get::<_, String>(0))?)
+    }
+}
+
+/// Runs `sql` on `conn` and collects the result as Arrow batches.
+pub fn query(conn: &Connection, sql: &str) -> Result<Vec<RecordBatch>> {
+    let mut stmt = conn.prepare(sql)?;
+    Ok(stmt.query_arrow([])?.collect())
+}

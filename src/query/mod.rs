@@ -1,0 +1,5 @@
+//! Querying a data set with embedded DuckDB: the engine (connections, views
+//! over Parquet or CSV, native tables), the query catalog, the EXPLAIN
+//! ANALYZE profiler and the concurrent executor.
+
+pub mod engine;

@@ -1,0 +1,73 @@
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use olap::storage::manifest::Manifest;
+
+/// The binary under test.
+pub fn olap() -> Command {
+    let mut c = Command::cargo_bin("olap").expect("olap binary");
+    c.env("NO_COLOR", "1");
+    c
+}
+
+/// Small but complete: every city has residents, products have versions.
+pub const SMALL: [&str; 6] = [
+    "--customers",
+    "5000",
+    "--products",
+    "600",
+    "--row-group-size",
+    "4096",
+];
+
+/// Generates `rows` fact rows into `dir` with the small dimensions plus `extra` flags.
+pub fn generate(dir: &Path, rows: u64, extra: &[&str]) -> Manifest {
+    let out = olap()
+        .args(["generate", "--rows", &rows.to_string(), "--output-dir"])
+        .arg(dir)
+        .args(SMALL)
+        .args(extra)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "generate failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Manifest::load(dir).expect("manifest")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+/// Every file under `dir`, relative, sorted.
+pub fn tree(dir: &Path) -> Vec<PathBuf> {
+    fn walk(base: &Path, d: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.push(p.strip_prefix(base).unwrap().to_path_buf());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Table name -> content checksum.
+pub fn checksums(m: &Manifest) -> Vec<(String, u64, String)> {
+    m.tables
+        .iter()
+        .map(|t| (t.name.clone(), t.rows, t.content_checksum.clone()))
+        .collect()
+}

@@ -1,0 +1,4 @@
+//! Integration tests: they run the real `olap` binary on small data.
+
+mod common;
+mod generate;
