@@ -1,0 +1,164 @@
+//! Interruptions and a full disk never cost the previous data set.
+
+use std::path::Path;
+use std::process::Command as StdCommand;
+use std::time::Duration;
+
+use olap::storage::manifest::Manifest;
+use olap::storage::read::file_hash;
+
+use crate::common::*;
+
+/// The data set at `dir` is complete and every file matches its manifest.
+fn assert_intact(dir: &Path, expected: &Manifest) {
+    let m = Manifest::load(dir).expect("manifest still loads");
+    assert_eq!(&m, expected);
+    for f in m.tables.iter().flat_map(|t| &t.files) {
+        let (bytes, hash) = file_hash(&dir.join(&f.path)).unwrap();
+        assert_eq!(
+            (bytes, format!("{hash:016x}")),
+            (f.bytes, f.xxh3.clone()),
+            "{}",
+            f.path
+        );
+    }
+}
+
+fn leftovers(parent: &Path) -> Vec<String> {
+    std::fs::read_dir(parent)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.contains(".olap-"))
+        .collect()
+}
+
+/// Starts a slow `generate --force` over `dir` and signals it once its
+/// temporary directory has data in it.
+fn interrupt(dir: &Path, signal: i32) -> std::process::ExitStatus {
+    let bin = assert_cmd::cargo::cargo_bin("olap");
+    let mut child = StdCommand::new(bin)
+        .args([
+            "generate",
+            "--rows",
+            "3000000",
+            "--threads",
+            "1",
+            "--force",
+            "--output-dir",
+        ])
+        .arg(dir)
+        .args(SMALL)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let tmp = dir.parent().unwrap().join(format!(
+        ".{}.olap-tmp-{}",
+        dir.file_name().unwrap().to_string_lossy(),
+        child.id()
+    ));
+    for _ in 0..200 {
+        if tmp.join("parquet").exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(150));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run finished before it could be interrupted"
+    );
+    unsafe { libc::kill(child.id() as i32, signal) };
+    child.wait().unwrap()
+}
+
+#[test]
+fn sigkill_mid_run_keeps_the_old_data_set_and_the_next_run_cleans_up() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("data");
+    let before = generate(&dir, 4_000, &[]);
+    let status = interrupt(&dir, libc::SIGKILL);
+    assert!(!status.success());
+    assert_intact(&dir, &before);
+    assert_eq!(
+        leftovers(t.path()).len(),
+        1,
+        "a killed run leaves its temporary directory"
+    );
+    let o = olap()
+        .args(["generate", "--rows", "3000", "--force", "--output-dir"])
+        .arg(&dir)
+        .args(SMALL)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("left by an interrupted run"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(leftovers(t.path()).is_empty());
+}
+
+#[test]
+fn ctrl_c_mid_run_exits_130_and_removes_its_temporary_directory() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("data");
+    let before = generate(&dir, 4_000, &[]);
+    let status = interrupt(&dir, libc::SIGINT);
+    assert_eq!(status.code(), Some(130));
+    assert_intact(&dir, &before);
+    assert!(leftovers(t.path()).is_empty(), "{:?}", leftovers(t.path()));
+}
+
+#[test]
+fn a_full_disk_fails_cleanly_and_keeps_the_old_data_set() {
+    let t = tempfile::tempdir().unwrap();
+    let mnt = t.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = StdCommand::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=24m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = StdCommand::new("umount").arg(self.0).status();
+        }
+    }
+    let _guard = Unmount(&mnt);
+    let dir = mnt.join("data");
+    let before = generate(&dir, 20_000, &[]);
+    // Refused up front when the estimate cannot fit.
+    let o = olap()
+        .args(["generate", "--rows", "5000000", "--force", "--output-dir"])
+        .arg(&dir)
+        .args(SMALL)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is free"), "{}", stderr(&o));
+    // A real ENOSPC mid-run: exit 1, one line, nothing lost, nothing left.
+    let o = olap()
+        .env("OLAP_SKIP_SPACE_CHECK", "1")
+        .args(["generate", "--rows", "3000000", "--force", "--output-dir"])
+        .arg(&dir)
+        .args(SMALL)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("No space left on device"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stderr(&o).trim_end().lines().count(), 1, "{}", stderr(&o));
+    assert_intact(&dir, &before);
+    assert!(leftovers(&mnt).is_empty(), "{:?}", leftovers(&mnt));
+}
