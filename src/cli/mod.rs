@@ -2,6 +2,7 @@
 //! `run(args)`. Flags are validated by clap value parsers, then turned into a
 //! typed config before any I/O.
 
+pub mod analyze;
 pub mod generate;
 
 use clap::{Parser, Subcommand};
@@ -25,10 +26,13 @@ pub struct Cli {
 pub enum Command {
     /// Generate the star schema as Parquet and/or CSV.
     Generate(generate::Args),
+    /// Run the query catalog (or --sql) through DuckDB; show results, plans and metrics.
+    Analyze(analyze::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Generate(a) => generate::run(a),
+        Command::Analyze(a) => analyze::run(a),
     }
 }

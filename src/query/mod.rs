@@ -2,4 +2,9 @@
 //! over Parquet or CSV, native tables), the query catalog, the EXPLAIN
 //! ANALYZE profiler and the concurrent executor.
 
+pub mod catalog;
 pub mod engine;
+pub mod execute;
+pub mod log;
+pub mod profile;
+pub mod run;

@@ -1,0 +1,62 @@
+//! Running queries: one at a time with timing, or N at once on separate
+//! connections of one database (the concurrent executor).
+
+use std::sync::Barrier;
+use std::time::Instant;
+
+use anyhow::Result;
+use arrow::array::RecordBatch;
+use duckdb::Connection;
+
+use super::engine::{Engine, query};
+
+/// One execution's result and wall latency (including fetching the result).
+pub struct Execution {
+    pub latency_ms: f64,
+    pub batches: Vec<RecordBatch>,
+}
+
+impl Execution {
+    pub fn rows(&self) -> u64 {
+        self.batches.iter().map(|b| b.num_rows() as u64).sum()
+    }
+}
+
+pub fn execute(conn: &Connection, sql: &str) -> Result<Execution> {
+    let t = Instant::now();
+    let batches = query(conn, sql)?;
+    Ok(Execution {
+        latency_ms: t.elapsed().as_secs_f64() * 1e3,
+        batches,
+    })
+}
+
+/// Runs `sql` `n` times at once, each on its own connection, released
+/// together by a barrier; returns each query's wall latency (ms) and the wall
+/// time of the whole batch.
+pub fn concurrent(engine: &Engine, sql: &str, n: usize) -> Result<(Vec<f64>, f64)> {
+    let conns: Vec<Connection> = (0..n)
+        .map(|_| engine.clone_connection())
+        .collect::<Result<_>>()?;
+    let barrier = Barrier::new(n + 1);
+    let (latencies, wall) = std::thread::scope(|s| -> Result<(Vec<f64>, f64)> {
+        let handles: Vec<_> = conns
+            .into_iter()
+            .map(|c| {
+                let barrier = &barrier;
+                s.spawn(move || -> Result<f64> {
+                    barrier.wait();
+                    Ok(execute(&c, sql)?.latency_ms)
+                })
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        let lat: Result<Vec<f64>> = handles
+            .into_iter()
+            .map(|h| h.join().expect("query thread panicked"))
+            .collect();
+        Ok((lat?, start.elapsed().as_secs_f64() * 1e3))
+    })?;
+    Ok((latencies, wall))
+}
