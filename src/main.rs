@@ -40,7 +40,10 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            let _ = writeln!(std::io::stderr(), "olap: error: {err:#}");
+            // One line, whatever the source (DuckDB's messages span several).
+            let text = format!("{err:#}").replace(": Error code 1: Unknown error code", "");
+            let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            let _ = writeln!(std::io::stderr(), "olap: error: {one_line}");
             ExitCode::from(olap::error::exit_code(&err))
         }
     }

@@ -163,17 +163,25 @@ FROM f JOIN dim_geography g USING (geo_key)
 GROUP BY g.region, f.year
 ORDER BY g.region, f.year";
 
-const PRUNING_SHAPE: &str = "\
-WITH f AS (
+/// The partition_pruning query with one of its filters.
+macro_rules! pruning_sql {
+    ($filter:literal) => {
+        concat!(
+            "WITH f AS (
     SELECT payment_key, sum(revenue) AS revenue, count(*) AS line_items
     FROM sales_fact
-    WHERE {filter}
+    WHERE ",
+            $filter,
+            "
     GROUP BY payment_key
 )
 SELECT p.payment_type, sum(f.revenue) AS revenue, sum(f.line_items) AS line_items
 FROM f JOIN dim_payment p USING (payment_key)
 GROUP BY p.payment_type
-ORDER BY revenue DESC, p.payment_type";
+ORDER BY revenue DESC, p.payment_type"
+        )
+    };
+}
 
 pub const CATALOG: [QuerySpec; 9] = [
     QuerySpec {
@@ -248,9 +256,14 @@ ORDER BY f.year, f.quarter NULLS FIRST, f.month NULLS FIRST",
 DuckDB opens only the matching directories; a filter on `date` reads every file's footer and skips \
 row groups by their min/max statistics (the data is sorted by date); no filter scans everything.",
         variants: &[
-            Variant { name: "partition filter", sql: PRUNING_SHAPE },
-            Variant { name: "date filter (zone maps)", sql: PRUNING_SHAPE },
-            Variant { name: "no filter", sql: PRUNING_SHAPE },
+            Variant { name: "partition filter", sql: pruning_sql!("year = {year} AND quarter = {quarter}") },
+            Variant {
+                name: "date filter (zone maps)",
+                sql: pruning_sql!(
+                    "date BETWEEN make_date({year}, 3 * {quarter} - 2, 1) AND last_day(make_date({year}, 3 * {quarter}, 1))"
+                ),
+            },
+            Variant { name: "no filter", sql: pruning_sql!("TRUE") },
         ],
         storages: PARQUET,
         expect: Expectation::Pruning,
@@ -363,13 +376,6 @@ already typed and compressed; CSV must read and parse every byte of every row.",
     },
 ];
 
-/// The filter of each `partition_pruning` variant, by variant index.
-const PRUNING_FILTERS: [&str; 3] = [
-    "year = {year} AND quarter = {quarter}",
-    "date BETWEEN make_date({year}, 3 * {quarter} - 2, 1) AND last_day(make_date({year}, 3 * {quarter}, 1))",
-    "TRUE",
-];
-
 pub fn find(id: &str) -> Option<&'static QuerySpec> {
     CATALOG.iter().find(|q| q.id == id)
 }
@@ -471,9 +477,6 @@ pub fn regions() -> Vec<&'static str> {
 /// validated: integers and known region names, quoted as SQL literals).
 pub fn render(q: &QuerySpec, vi: usize, params: &Params) -> String {
     let mut sql = q.variants[vi].sql.to_string();
-    if q.id == "partition_pruning" {
-        sql = sql.replace("{filter}", PRUNING_FILTERS[vi]);
-    }
     for p in &PARAMS {
         let v = params.get(p);
         let lit = match p.kind {

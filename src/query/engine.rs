@@ -177,6 +177,9 @@ impl Engine {
     }
 
     fn create_views(&self) -> Result<()> {
+        if self.config.load_into.is_some() {
+            return self.load_tables();
+        }
         for t in Table::ALL {
             let sql = scan_sql(
                 &self.config.data_dir,
@@ -184,15 +187,64 @@ impl Engine {
                 t,
                 self.config.storage,
             )?;
-            let ddl = if self.config.load_into.is_some() {
-                format!("CREATE OR REPLACE TABLE {} AS {sql}", t.name())
-            } else {
-                format!("CREATE OR REPLACE VIEW {} AS {sql}", t.name())
-            };
             self.conn
-                .execute_batch(&ddl)
+                .execute_batch(&format!("CREATE OR REPLACE VIEW {} AS {sql}", t.name()))
                 .with_context(|| format!("registering {}", t.name()))?;
         }
+        Ok(())
+    }
+
+    /// Identity of the data set's content: a database loaded from it is
+    /// reused as long as this matches.
+    fn data_set_identity(&self) -> String {
+        let sums: Vec<String> = self
+            .manifest
+            .tables
+            .iter()
+            .map(|t| format!("{}:{}:{}", t.name, t.rows, t.content_checksum))
+            .collect();
+        format!("{}|{}", self.config.storage.name(), sums.join(","))
+    }
+
+    /// Copies every table into native DuckDB tables (with a progress bar on
+    /// a terminal), unless the database already holds this data set.
+    fn load_tables(&self) -> Result<()> {
+        let identity = self.data_set_identity();
+        let loaded: Option<String> = self
+            .conn
+            .query_row("SELECT identity FROM olap_loaded", [], |r| r.get(0))
+            .ok();
+        if loaded.as_deref() == Some(identity.as_str()) {
+            return Ok(());
+        }
+        let total: u64 = Table::ALL
+            .iter()
+            .filter_map(|t| self.manifest.table(*t))
+            .map(|t| t.rows)
+            .sum();
+        let bar = indicatif::ProgressBar::new(total).with_style(
+            indicatif::ProgressStyle::with_template("{spinner:.green} loading {msg:14} [{bar:30.cyan/blue}] {human_pos}/{human_len} rows  {elapsed}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        for t in Table::ALL {
+            bar.set_message(t.name());
+            let sql = scan_sql(
+                &self.config.data_dir,
+                &self.manifest,
+                t,
+                self.config.storage,
+            )?;
+            self.conn
+                .execute_batch(&format!("CREATE OR REPLACE TABLE {} AS {sql}", t.name()))
+                .with_context(|| format!("loading {}", t.name()))?;
+            bar.inc(self.manifest.table(t).map_or(0, |e| e.rows));
+        }
+        self.conn.execute_batch(&format!(
+            "CREATE OR REPLACE TABLE olap_loaded AS SELECT {} AS identity; CHECKPOINT;",
+            quote(&identity)
+        ))?;
+        bar.finish_and_clear();
         Ok(())
     }
 

@@ -1,5 +1,6 @@
 //! Integration tests: they run the real `olap` binary on small data.
 
+mod analyze;
 mod common;
 mod faults;
 mod generate;

@@ -1,0 +1,593 @@
+//! `olap analyze`: every catalog query's result against an independent
+//! computation in Rust over the generator's own rows; determinism; profiles;
+//! bad input.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use arrow::array::AsArray;
+use arrow::datatypes::{Date32Type, Decimal128Type, Int16Type, Int32Type};
+use olap::datagen::geography::COUNTRIES;
+use olap::datagen::product::CATEGORIES;
+use olap::datagen::{GenSpec, Star};
+use olap::model::Table;
+use serde_json::Value;
+
+use crate::common::*;
+
+/// One small data set (both formats, year/quarter partitions), made once.
+fn fixture() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("analyze-fixture");
+        let _ = std::fs::remove_dir_all(&dir);
+        generate(&dir, 60_000, &["--format", "both"]);
+        dir
+    })
+}
+
+fn analyze(args: &[&str]) -> Value {
+    let o = olap()
+        .arg("analyze")
+        .arg("--data-dir")
+        .arg(fixture())
+        .args(["--execute", "--format", "json"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "analyze {args:?}: {}", stderr(&o));
+    serde_json::from_str(&stdout(&o)).expect("JSON report")
+}
+
+/// Result rows of run `i` of the single query in `v`.
+fn rows(v: &Value, run: usize) -> Vec<Vec<String>> {
+    v["queries"][0]["runs"][run]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+fn money(cents: i128) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100)
+}
+
+/// Every fact row, with its dimensions, straight from the generator.
+struct Row {
+    year: i32,
+    quarter: i32,
+    month: i32,
+    region: &'static str,
+    category: &'static str,
+    product_id: String,
+    payment: i32,
+    quantity: i64,
+    revenue: i128,
+    profit: i128,
+}
+
+fn truth() -> &'static Vec<Row> {
+    static ROWS: OnceLock<Vec<Row>> = OnceLock::new();
+    ROWS.get_or_init(|| {
+        let m = olap::storage::manifest::Manifest::load(fixture()).unwrap();
+        let star = Star::new(GenSpec { ..m.spec.clone() });
+        let mut product_of_key = Vec::new();
+        for p in &star.catalogue.products {
+            for _ in &p.versions {
+                product_of_key.push((CATEGORIES[p.category].name, p.id.clone()));
+            }
+        }
+        let b = star.batch(Table::SalesFact, 0..star.spec.rows);
+        let col = |n: &str| b.column_by_name(n).unwrap().clone();
+        let (date, geo, product, payment) = (
+            col("date"),
+            col("geo_key"),
+            col("product_key"),
+            col("payment_key"),
+        );
+        let (qty, rev, profit) = (col("quantity"), col("revenue"), col("profit"));
+        (0..b.num_rows())
+            .map(|i| {
+                let d = olap::datagen::calendar::from_date32(
+                    date.as_primitive::<Date32Type>().value(i),
+                );
+                let month = chrono::Datelike::month(&d) as i32;
+                let city =
+                    &star.geography.cities[geo.as_primitive::<Int32Type>().value(i) as usize - 1];
+                let (category, product_id) = product_of_key
+                    [product.as_primitive::<Int32Type>().value(i) as usize - 1]
+                    .clone();
+                Row {
+                    year: chrono::Datelike::year(&d),
+                    quarter: (month - 1) / 3 + 1,
+                    month,
+                    region: COUNTRIES[city.country].region,
+                    category,
+                    product_id,
+                    payment: payment.as_primitive::<Int32Type>().value(i),
+                    quantity: qty.as_primitive::<Int16Type>().value(i) as i64,
+                    revenue: rev.as_primitive::<Decimal128Type>().value(i),
+                    profit: profit.as_primitive::<Decimal128Type>().value(i),
+                }
+            })
+            .collect()
+    })
+}
+
+fn close(a: &str, b: f64, tol: f64) -> bool {
+    a.parse::<f64>().is_ok_and(|x| (x - b).abs() <= tol)
+}
+
+#[test]
+fn revenue_by_region_year_and_storage_comparison_match_rust() {
+    let mut want: BTreeMap<(&str, i32), (i128, i128, u64)> = BTreeMap::new();
+    for r in truth() {
+        let e = want.entry((r.region, r.year)).or_default();
+        e.0 += r.revenue;
+        e.1 += r.profit;
+        e.2 += 1;
+    }
+    let want: Vec<Vec<String>> = want
+        .iter()
+        .map(|((reg, y), (rev, pr, n))| {
+            vec![
+                reg.to_string(),
+                y.to_string(),
+                money(*rev),
+                money(*pr),
+                n.to_string(),
+            ]
+        })
+        .collect();
+    assert_eq!(rows(&analyze(&["revenue_by_region_year"]), 0), want);
+    let cmp = analyze(&["storage_comparison"]);
+    assert_eq!(rows(&cmp, 0), want, "parquet");
+    assert_eq!(rows(&cmp, 1), want, "csv");
+    assert_eq!(cmp["queries"][0]["runs"][1]["storage"], "csv");
+    // The same through CSV storage for a single-storage query.
+    assert_eq!(
+        rows(&analyze(&["revenue_by_region_year", "--storage", "csv"]), 0),
+        want
+    );
+}
+
+#[test]
+fn category_by_quarter_matches_rust() {
+    let mut want: BTreeMap<(&str, i32), (i128, i128, i64)> = BTreeMap::new();
+    for r in truth().iter().filter(|r| r.year == 2022) {
+        let e = want.entry((r.category, r.quarter)).or_default();
+        e.0 += r.revenue;
+        e.1 += r.profit;
+        e.2 += r.quantity;
+    }
+    let got = rows(
+        &analyze(&["category_by_quarter", "--param", "year=2022"]),
+        0,
+    );
+    assert_eq!(got.len(), want.len());
+    for (g, ((cat, q), (rev, pr, units))) in got.iter().zip(&want) {
+        assert_eq!(
+            &g[..5],
+            &[
+                cat.to_string(),
+                q.to_string(),
+                money(*rev),
+                money(*pr),
+                units.to_string()
+            ]
+        );
+        assert!(
+            close(&g[5], 100.0 * *pr as f64 / *rev as f64, 0.0051),
+            "margin {g:?}"
+        );
+    }
+}
+
+#[test]
+fn drill_down_rolls_up_year_quarter_month() {
+    let mut want: BTreeMap<(Option<i32>, Option<i32>), (i128, u64)> = BTreeMap::new();
+    for r in truth()
+        .iter()
+        .filter(|r| r.year == 2023 && r.region == "Europe")
+    {
+        for key in [
+            (None, None),
+            (Some(r.quarter), None),
+            (Some(r.quarter), Some(r.month)),
+        ] {
+            let e = want.entry(key).or_default();
+            e.0 += r.revenue;
+            e.1 += 1;
+        }
+    }
+    let got = rows(
+        &analyze(&["drill_down_time", "--param", "region=Europe"]),
+        0,
+    );
+    let show = |o: Option<i32>| o.map_or("NULL".to_string(), |v| v.to_string());
+    let want: Vec<Vec<String>> = want
+        .iter()
+        .map(|((q, m), (rev, n))| {
+            vec![
+                "2023".into(),
+                show(*q),
+                show(*m),
+                money(*rev),
+                n.to_string(),
+            ]
+        })
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(got.len(), 1 + 4 + 12);
+}
+
+#[test]
+fn partition_pruning_variants_agree_and_prune() {
+    let v = analyze(&[
+        "partition_pruning",
+        "--param",
+        "year=2022",
+        "--param",
+        "quarter=3",
+        "--profile",
+    ]);
+    let mut want: BTreeMap<i32, (i128, u64)> = BTreeMap::new();
+    for r in truth().iter().filter(|r| r.year == 2022 && r.quarter == 3) {
+        let e = want.entry(r.payment).or_default();
+        e.0 += r.revenue;
+        e.1 += 1;
+    }
+    let by_type = |rows: Vec<Vec<String>>| {
+        rows.iter()
+            .map(|r| (r[0].clone(), r[1].clone(), r[2].clone()))
+            .collect::<Vec<_>>()
+    };
+    let filtered = by_type(rows(&v, 0));
+    assert_eq!(
+        filtered,
+        by_type(rows(&v, 1)),
+        "partition filter and date filter give the same answer"
+    );
+    let total_rev: i128 = want.values().map(|x| x.0).sum();
+    let got_rev: i128 = filtered
+        .iter()
+        .map(|r| r.1.replace('.', "").parse::<i128>().unwrap())
+        .sum();
+    assert_eq!(got_rev, total_rev);
+    let runs = v["queries"][0]["runs"].as_array().unwrap();
+    assert_eq!(runs[0]["profile"]["partitions_scanned"], 1);
+    assert_eq!(runs[0]["profile"]["partitions_total"], 12);
+    assert_eq!(runs[2]["profile"]["partitions_scanned"], 12);
+    let rg = |i: usize, k: &str| runs[i]["profile"][k].as_u64().unwrap();
+    assert!(
+        rg(1, "row_groups_scanned") < rg(1, "row_groups_to_scan"),
+        "zone maps skip row groups for the date filter"
+    );
+    let check = &v["queries"][0]["checks"][0];
+    assert_eq!(check["passed"], true, "{check}");
+}
+
+#[test]
+fn moving_average_matches_rust_for_any_window() {
+    for window in [3usize, 5] {
+        let mut monthly: BTreeMap<(&str, i32, i32), i128> = BTreeMap::new();
+        for r in truth() {
+            *monthly.entry((r.region, r.year, r.month)).or_default() += r.revenue;
+        }
+        let got = rows(
+            &analyze(&["moving_average", "--param", &format!("window={window}")]),
+            0,
+        );
+        assert_eq!(got.len(), monthly.len());
+        let keys: Vec<_> = monthly.keys().cloned().collect();
+        for (i, (g, key)) in got.iter().zip(&keys).enumerate() {
+            let series: Vec<i128> = keys[..=i]
+                .iter()
+                .rev()
+                .take_while(|k| k.0 == key.0)
+                .take(window)
+                .map(|k| monthly[k])
+                .collect();
+            let avg = series.iter().sum::<i128>() as f64 / 100.0 / series.len() as f64;
+            assert_eq!(
+                &g[..4],
+                &[
+                    key.0.to_string(),
+                    key.1.to_string(),
+                    key.2.to_string(),
+                    money(monthly[key])
+                ]
+            );
+            assert!(close(&g[4], avg, 0.0051), "row {i}: {} vs {avg}", g[4]);
+            assert_eq!(g[5], series.len().to_string());
+        }
+    }
+}
+
+#[test]
+fn yoy_growth_matches_rust() {
+    let mut yearly: BTreeMap<(&str, i32), i128> = BTreeMap::new();
+    for r in truth() {
+        *yearly.entry((r.category, r.year)).or_default() += r.revenue;
+    }
+    let got = rows(&analyze(&["yoy_growth"]), 0);
+    assert_eq!(got.len(), yearly.len());
+    for (g, ((cat, year), rev)) in got.iter().zip(&yearly) {
+        assert_eq!(&g[..3], &[cat.to_string(), year.to_string(), money(*rev)]);
+        match yearly.get(&(cat, year - 1)) {
+            None => assert_eq!((g[3].as_str(), g[4].as_str()), ("NULL", "NULL")),
+            Some(prev) => {
+                assert_eq!(g[3], money(*prev));
+                assert!(
+                    close(&g[4], 100.0 * (*rev - *prev) as f64 / *prev as f64, 0.0051),
+                    "{g:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn product_rankings_match_rust() {
+    let mut by: BTreeMap<(i32, String), i128> = BTreeMap::new();
+    for r in truth().iter().filter(|r| r.year == 2023) {
+        *by.entry((r.quarter, r.product_id.clone())).or_default() += r.revenue;
+    }
+    let got = rows(&analyze(&["product_rankings", "--param", "top=5"]), 0);
+    assert_eq!(got.len(), 20);
+    for q in 1..=4 {
+        let mut list: Vec<(&String, i128)> = by
+            .iter()
+            .filter(|((qq, _), _)| *qq == q)
+            .map(|((_, id), rev)| (id, *rev))
+            .collect();
+        list.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let mine: Vec<_> = got.iter().filter(|r| r[0] == q.to_string()).collect();
+        for (i, (row, (id, rev))) in mine.iter().zip(&list).enumerate() {
+            let rank = 1 + list.iter().filter(|x| x.1 > *rev).count();
+            assert_eq!(
+                (
+                    row[1].as_str(),
+                    row[2].clone(),
+                    row[3].as_str(),
+                    row[5].clone()
+                ),
+                (
+                    (i + 1).to_string().as_str(),
+                    rank.to_string(),
+                    id.as_str(),
+                    money(*rev)
+                )
+            );
+        }
+    }
+}
+
+#[test]
+fn column_io_reads_a_fraction_of_csv_bytes_and_results_are_deterministic() {
+    let total: i128 = truth().iter().map(|r| r.revenue).sum();
+    let v = analyze(&["column_io"]);
+    assert_eq!(
+        rows(&v, 0),
+        vec![vec![money(total), truth().len().to_string()]]
+    );
+    assert_eq!(rows(&v, 1), rows(&v, 0));
+    assert_eq!(
+        v["queries"][0]["checks"][0]["passed"], true,
+        "{}",
+        v["queries"][0]["checks"][0]
+    );
+    // Whole catalog: identical results with 1 and 2 threads.
+    let strip = |v: &Value| {
+        v["queries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| {
+                q["runs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r["rows"].clone())
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        strip(&analyze(&["--threads", "1"])),
+        strip(&analyze(&["--threads", "2"]))
+    );
+}
+
+#[test]
+fn profiles_show_plans_windows_and_log_every_execution() {
+    let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("analyze-log.jsonl");
+    let _ = std::fs::remove_file(&log);
+    let o = olap()
+        .args([
+            "analyze",
+            "moving_average",
+            "category_by_quarter",
+            "--profile",
+            "--log",
+        ])
+        .arg(&log)
+        .arg("--data-dir")
+        .arg(fixture())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("★ WINDOW"), "{out}");
+    assert!(
+        out.contains("partitions: scanned 4 of 12 partitions (66.7% pruned)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("HASH_JOIN") && out.contains("TABLE_SCAN"),
+        "{out}"
+    );
+    let lines: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["query_id"], "moving_average");
+    assert_eq!(lines[0]["parameters"]["window"], "3");
+    assert_eq!(lines[1]["status"], "ok");
+    assert!(lines[1]["duration_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(lines[1]["result_rows"], 40);
+    // Without --execute: the SQL and DuckDB's plan, nothing run, nothing logged.
+    let o = olap()
+        .args(["analyze", "yoy_growth", "--data-dir"])
+        .arg(fixture())
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&o).contains("lag(revenue) OVER w") && stdout(&o).contains("WINDOW"),
+        "{}",
+        stdout(&o)
+    );
+    // Ad-hoc SQL and the list.
+    let v: Value = serde_json::from_slice(
+        &olap()
+            .args([
+                "analyze",
+                "--execute",
+                "--format",
+                "json",
+                "--sql",
+                "SELECT count(*) AS n FROM dim_payment",
+                "--data-dir",
+            ])
+            .arg(fixture())
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(v["queries"][0]["runs"][0]["rows"][0][0], "20");
+    let list = stdout(&olap().args(["analyze", "--list"]).output().unwrap());
+    assert!(
+        olap::query::catalog::CATALOG
+            .iter()
+            .all(|q| list.contains(q.id))
+    );
+}
+
+#[test]
+fn native_tables_give_the_same_answers() {
+    let db = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("analyze-native.duckdb");
+    let _ = std::fs::remove_file(&db);
+    let a = analyze(&["yoy_growth"]);
+    let b = analyze(&["yoy_growth", "--load", db.to_str().unwrap()]);
+    assert_eq!(rows(&a, 0), rows(&b, 0));
+    assert!(db.exists());
+}
+
+#[test]
+fn bad_input_gets_one_clear_line() {
+    let t = tempfile::tempdir().unwrap();
+    let csv_less = t.path().join("pq");
+    generate(&csv_less, 2_000, &[]);
+    let f = fixture().to_str().unwrap().to_string();
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (
+            vec!["revenue_by_regoin_year", "--data-dir", &f],
+            2,
+            "did you mean \"revenue_by_region_year\"",
+        ),
+        (vec!["nonsense", "--data-dir", &f], 2, "unknown query id"),
+        (vec!["--param", "year", "--data-dir", &f], 2, "name=value"),
+        (
+            vec!["--param", "yeer=2022", "--data-dir", &f],
+            2,
+            "did you mean \"year\"",
+        ),
+        (vec!["--param", "quarter=9", "--data-dir", &f], 2, "1..=4"),
+        (
+            vec![
+                "category_by_quarter",
+                "--param",
+                "year=2030",
+                "--execute",
+                "--data-dir",
+                &f,
+            ],
+            2,
+            "outside the data set",
+        ),
+        (
+            vec!["yoy_growth", "--param", "year=2022", "--data-dir", &f],
+            2,
+            "no selected query takes --param year",
+        ),
+        (
+            vec!["--sql", "SELEC 1", "--execute", "--data-dir", &f],
+            2,
+            "syntax error",
+        ),
+        (
+            vec![
+                "--sql",
+                "SELECT nope FROM sales_fact",
+                "--execute",
+                "--data-dir",
+                &f,
+            ],
+            2,
+            "nope",
+        ),
+        (vec!["--data-dir", "/nonexistent/olap"], 2, "olap generate"),
+        (
+            vec!["--storage", "csv", "--data-dir", csv_less.to_str().unwrap()],
+            2,
+            "no csv files",
+        ),
+        (
+            vec![
+                "column_io",
+                "--execute",
+                "--data-dir",
+                csv_less.to_str().unwrap(),
+            ],
+            2,
+            "needs csv files",
+        ),
+        (
+            vec!["--threads", "0", "--data-dir", &f],
+            2,
+            "between 1 and 1024",
+        ),
+        (
+            vec!["--memory-limit", "lots", "--execute", "--data-dir", &f],
+            2,
+            "--memory-limit",
+        ),
+    ];
+    for (args, code, msg) in cases {
+        let o = olap().arg("analyze").args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(msg),
+            "{args:?}: expected {msg:?} in {}",
+            stderr(&o)
+        );
+        assert_eq!(
+            stderr(&o).trim_end().lines().count(),
+            1,
+            "{args:?}: one line: {}",
+            stderr(&o)
+        );
+    }
+}
