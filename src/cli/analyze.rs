@@ -711,3 +711,27 @@ fn markdown(r: &Report) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn docs_query_catalog_is_generated_from_the_catalog() {
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/query-catalog.md"
+        ))
+        .expect("docs/query-catalog.md");
+        let begin = doc
+            .find("-->\n")
+            .map(|i| i + 4)
+            .expect("catalog:begin marker");
+        let end = doc
+            .find("<!-- catalog:end -->")
+            .expect("catalog:end marker");
+        assert_eq!(
+            &doc[begin..end],
+            super::catalog_markdown(),
+            "docs/query-catalog.md is stale: regenerate its catalog section with `olap analyze --list --format markdown`"
+        );
+    }
+}
