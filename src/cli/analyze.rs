@@ -237,6 +237,8 @@ fn print_list(format: OutputFormat) {
                 target: String,
                 target_p95_ms: Option<u64>,
                 variants: Vec<&'a str>,
+                /// SQL of each variant with default parameters.
+                sql: Vec<String>,
                 storages: Vec<&'a str>,
             }
             let list: Vec<Entry> = CATALOG
@@ -250,6 +252,7 @@ fn print_list(format: OutputFormat) {
                     target: q.expect.describe(),
                     target_p95_ms: q.target_ms(),
                     variants: q.variants.iter().map(|v| v.name).collect(),
+                    sql: (0..q.variants.len()).map(|vi| catalog::render(q, vi, &Params::default())).collect(),
                     storages: q.storages.iter().map(|s| s.name()).collect(),
                 })
                 .collect();
