@@ -5,6 +5,7 @@
 //! (DuckDB engine, query catalog, profiler) -> `bench` (statistics, SLAs,
 //! baselines, studies, reports). `cli` turns flags into typed configs.
 
+pub mod bench;
 pub mod cli;
 pub mod datagen;
 pub mod error;

@@ -252,7 +252,9 @@ fn print_list(format: OutputFormat) {
                     target: q.expect.describe(),
                     target_p95_ms: q.target_ms(),
                     variants: q.variants.iter().map(|v| v.name).collect(),
-                    sql: (0..q.variants.len()).map(|vi| catalog::render(q, vi, &Params::default())).collect(),
+                    sql: (0..q.variants.len())
+                        .map(|vi| catalog::render(q, vi, &Params::default()))
+                        .collect(),
                     storages: q.storages.iter().map(|s| s.name()).collect(),
                 })
                 .collect();

@@ -3,6 +3,7 @@
 //! typed config before any I/O.
 
 pub mod analyze;
+pub mod benchmark;
 pub mod generate;
 
 use clap::{Parser, Subcommand};
@@ -28,11 +29,14 @@ pub enum Command {
     Generate(generate::Args),
     /// Run the query catalog (or --sql) through DuckDB; show results, plans and metrics.
     Analyze(analyze::Args),
+    /// Benchmark the catalog: percentiles, SLAs, baselines, storage/scaling/concurrency studies.
+    Benchmark(benchmark::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Generate(a) => generate::run(a),
         Command::Analyze(a) => analyze::run(a),
+        Command::Benchmark(a) => benchmark::run(a),
     }
 }
