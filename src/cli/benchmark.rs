@@ -30,7 +30,11 @@ use crate::storage::FileFormat;
 use crate::storage::manifest::Manifest;
 use crate::util::{human_bytes, human_count, parse_count};
 
-fn parse_sizes(s: &str) -> Result<Vec<u64>, String> {
+/// Data-set sizes of a scaling study, ascending.
+#[derive(Debug, Clone)]
+pub struct Sizes(pub Vec<u64>);
+
+fn parse_sizes(s: &str) -> Result<Sizes, String> {
     let mut v: Vec<u64> = s
         .split(',')
         .map(|p| parse_count(p.trim()))
@@ -43,7 +47,7 @@ fn parse_sizes(s: &str) -> Result<Vec<u64>, String> {
     }
     v.sort_unstable();
     v.dedup();
-    Ok(v)
+    Ok(Sizes(v))
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {
@@ -113,7 +117,7 @@ pub struct Args {
     /// Scaling study over generated data sets of these sizes, e.g. 10M,20M,40M
     /// (made next to --data-dir as DATA_DIR-scaling/rows-N, reused when present).
     #[arg(long, value_parser = parse_sizes)]
-    pub scaling: Option<Vec<u64>>,
+    pub scaling: Option<Sizes>,
     /// Scaling study over existing data sets instead (comma-separated dirs).
     #[arg(long, value_delimiter = ',', conflicts_with = "scaling")]
     pub scaling_dirs: Option<Vec<PathBuf>>,
@@ -277,7 +281,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
     let scaling = match (&args.scaling, &args.scaling_dirs) {
         (Some(sizes), _) => Some(scaling_study(
             &cfg.data_dir,
-            Some(sizes),
+            Some(&sizes.0),
             None,
             &manifest,
             &specs,

@@ -1,6 +1,7 @@
 //! Integration tests: they run the real `olap` binary on small data.
 
 mod analyze;
+mod benchmark;
 mod common;
 mod faults;
 mod generate;
