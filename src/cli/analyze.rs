@@ -576,7 +576,8 @@ fn result_table(run: &VariantRun, max_rows: usize) -> String {
     s
 }
 
-fn table(r: &Report, max_rows: usize) -> String {
+/// The human-readable report (also used by `olap demo`).
+pub fn table(r: &Report, max_rows: usize) -> String {
     let mut s = format!(
         "DuckDB {} · {} threads · {} fact rows in {} · partitioned by {}\n",
         r.duckdb_version,
@@ -666,7 +667,8 @@ fn table(r: &Report, max_rows: usize) -> String {
     s
 }
 
-fn markdown(r: &Report) -> String {
+/// The Markdown report (also used by `olap demo`).
+pub fn markdown(r: &Report) -> String {
     let mut s = format!(
         "DuckDB {} · {} threads · {} fact rows · partitioned by {}\n",
         r.duckdb_version,

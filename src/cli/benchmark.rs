@@ -457,7 +457,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn storage_study(
+pub(crate) fn storage_study(
     engines: &mut Engines,
     specs: &[&QuerySpec],
     params: &Params,
@@ -543,7 +543,7 @@ const SCALING_DEFAULT: [&str; 4] = [
 ];
 
 #[allow(clippy::too_many_arguments)]
-fn scaling_study(
+pub(crate) fn scaling_study(
     data_dir: &Path,
     sizes: Option<&Vec<u64>>,
     dirs: Option<&Vec<PathBuf>>,
@@ -804,7 +804,7 @@ fn yes(b: bool) -> &'static str {
     if b { "met" } else { "NOT met" }
 }
 
-fn studies_text(
+pub(crate) fn studies_text(
     storage: Option<&StorageStudy>,
     scaling: Option<&ScalingStudy>,
     conc: Option<&[ConcurrencyCase]>,

@@ -371,6 +371,7 @@ pub fn generate(cfg: &GenerateConfig, progress: bool) -> Result<Summary> {
         },
     };
     let (complete, manifest) = if cfg.slice.is_whole() {
+        crate::storage::verify::stamp_all(&staging.path, &manifest)?;
         manifest.write_to(&staging.path, MANIFEST)?;
         staging.commit_whole()?;
         (true, manifest)

@@ -4,7 +4,9 @@
 
 pub mod analyze;
 pub mod benchmark;
+pub mod demo;
 pub mod generate;
+pub mod validate;
 
 use clap::{Parser, Subcommand};
 
@@ -31,6 +33,10 @@ pub enum Command {
     Analyze(analyze::Args),
     /// Benchmark the catalog: percentiles, SLAs, baselines, storage/scaling/concurrency studies.
     Benchmark(benchmark::Args),
+    /// A guided tour: generate a small data set if needed, run every user story, write a report.
+    Demo(demo::Args),
+    /// Re-read a data set: files, checksums, schemas and every invariant.
+    Validate(validate::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
@@ -38,5 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Generate(a) => generate::run(a),
         Command::Analyze(a) => analyze::run(a),
         Command::Benchmark(a) => benchmark::run(a),
+        Command::Demo(a) => demo::run(a),
+        Command::Validate(a) => validate::run(a),
     }
 }

@@ -157,6 +157,7 @@ impl Engine {
                 config.data_dir.display()
             );
         }
+        crate::storage::verify::verify(&config.data_dir, &manifest, config.storage)?;
         let conn = match &config.load_into {
             Some(db) => Connection::open(db)
                 .with_context(|| format!("opening database {}", db.display()))?,

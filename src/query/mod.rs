@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod engine;
 pub mod execute;
+pub mod invariants;
 pub mod log;
 pub mod profile;
 pub mod run;

@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod parquet;
 pub mod publish;
 pub mod read;
+pub mod verify;
 pub mod write;
 
 use serde::{Deserialize, Serialize};

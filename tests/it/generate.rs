@@ -61,10 +61,12 @@ fn layout_and_manifest_describe_the_files() {
     assert!(files.contains(&"parquet/dim_product/dim_product.parquet".into()));
     // The manifest lists exactly the data files, with true sizes and hashes.
     let listed: Vec<_> = m.tables.iter().flat_map(|t| t.files.iter()).collect();
+    // Besides the data files: the manifest itself and the verification stamp.
+    assert!(files.contains(&".olap-verified.json".into()));
     assert_eq!(
-        listed.len() + 1,
+        listed.len() + 2,
         files.len(),
-        "manifest lists every file but itself"
+        "manifest lists every file but itself and the stamp"
     );
     for f in listed {
         let (bytes, hash) = file_hash(&dir.join(&f.path)).unwrap();

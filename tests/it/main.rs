@@ -5,3 +5,5 @@ mod benchmark;
 mod common;
 mod faults;
 mod generate;
+mod properties;
+mod reliability;

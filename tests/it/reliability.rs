@@ -1,0 +1,378 @@
+//! Damaged data sets are reported, never silently queried; bad input across
+//! every subcommand gets one line and the right exit code.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use crate::common::*;
+
+/// A pristine small data set to copy and damage.
+fn pristine() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("reliability-fixture");
+        let _ = std::fs::remove_dir_all(&dir);
+        generate(&dir, 20_000, &["--format", "both"]);
+        dir
+    })
+}
+
+fn copy(to: &Path) -> PathBuf {
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(pristine())
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    to.to_path_buf()
+}
+
+fn validate(dir: &Path) -> std::process::Output {
+    olap()
+        .arg("validate")
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
+fn analyze(dir: &Path, storage: &str) -> std::process::Output {
+    olap()
+        .args([
+            "analyze",
+            "revenue_by_region_year",
+            "--execute",
+            "--storage",
+            storage,
+            "--data-dir",
+        ])
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
+const FACT: &str = "parquet/sales_fact/year=2022/quarter=3/part-00000.parquet";
+
+#[test]
+fn a_pristine_data_set_validates() {
+    let o = validate(pristine());
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("every check passed"), "{out}");
+    assert!(
+        out.contains("invariant: SCD2: sale uses the version valid on its date"),
+        "{out}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(
+        &olap()
+            .args(["validate", "--format", "json", "--data-dir"])
+            .arg(pristine())
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(v["violations"], 0);
+    assert!(v["checks"].as_array().unwrap().len() >= 25);
+}
+
+#[test]
+fn truncated_file_is_reported_by_validate_and_refused_by_analyze() {
+    let t = tempfile::tempdir().unwrap();
+    let d = copy(&t.path().join("d"));
+    let f = d.join(FACT);
+    let len = std::fs::metadata(&f).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&f)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let o = validate(&d);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(&format!("{FACT}: {} bytes, manifest says {len}", len / 2)),
+        "{}",
+        stdout(&o)
+    );
+    let o = analyze(&d, "parquet");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("truncated or changed"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn flipped_bytes_are_caught_before_any_number_is_returned() {
+    let t = tempfile::tempdir().unwrap();
+    let d = copy(&t.path().join("d"));
+    let f = d.join(FACT);
+    let mut bytes = std::fs::read(&f).unwrap();
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 16] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&f, &bytes).unwrap();
+    let o = validate(&d);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("content differs from the manifest"),
+        "{}",
+        stdout(&o)
+    );
+    let o = analyze(&d, "parquet");
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stderr(&o).contains("corrupt"), "{}", stderr(&o));
+    // The same for a CSV file.
+    let d2 = copy(&t.path().join("d2"));
+    let c = d2.join("csv/sales_fact/year=2021/quarter=2/part-00000.csv");
+    let text = std::fs::read_to_string(&c)
+        .unwrap()
+        .replacen(",1,", ",7,", 1);
+    std::fs::write(&c, text).unwrap();
+    assert_eq!(validate(&d2).status.code(), Some(1));
+    let o = analyze(&d2, "csv");
+    assert!(stderr(&o).contains("corrupt"), "{}", stderr(&o));
+}
+
+#[test]
+fn deleted_partition_and_stray_files_are_reported() {
+    let t = tempfile::tempdir().unwrap();
+    let d = copy(&t.path().join("d"));
+    std::fs::remove_dir_all(d.join("parquet/sales_fact/year=2021/quarter=1")).unwrap();
+    let o = validate(&d);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("missing parquet/sales_fact/year=2021/quarter=1/part-00000.parquet"),
+        "{}",
+        stdout(&o)
+    );
+    let o = analyze(&d, "parquet");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("missing"), "{}", stderr(&o));
+
+    let d2 = copy(&t.path().join("d2"));
+    let stray = d2.join("parquet/sales_fact/year=2099/quarter=1");
+    std::fs::create_dir_all(&stray).unwrap();
+    std::fs::copy(d2.join(FACT), stray.join("part-00000.parquet")).unwrap();
+    let o = validate(&d2);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("stray file parquet/sales_fact/year=2099/quarter=1/part-00000.parquet"),
+        "{}",
+        stdout(&o)
+    );
+    // analyze reads only the manifest's files: the stray one cannot change its numbers.
+    let json = |dir: &Path| {
+        let o = olap()
+            .args([
+                "analyze",
+                "column_io",
+                "--execute",
+                "--format",
+                "json",
+                "--data-dir",
+            ])
+            .arg(dir)
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["queries"][0]["runs"][0]["rows"].clone()
+    };
+    assert_eq!(json(&d2), json(pristine()));
+}
+
+#[test]
+fn broken_or_missing_manifests_are_clear_errors() {
+    let t = tempfile::tempdir().unwrap();
+    let d = copy(&t.path().join("d"));
+    std::fs::write(d.join("manifest.json"), "{ not json").unwrap();
+    for cmd in ["validate", "analyze", "benchmark"] {
+        let o = olap().arg(cmd).arg("--data-dir").arg(&d).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{cmd}");
+        assert!(
+            stderr(&o).contains("is not an olap manifest"),
+            "{cmd}: {}",
+            stderr(&o)
+        );
+    }
+    std::fs::remove_file(d.join("manifest.json")).unwrap();
+    let o = validate(&d);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("not a complete olap data set"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn files_that_are_not_ours_are_refused_by_the_reader() {
+    let t = tempfile::tempdir().unwrap();
+    let foreign = t.path().join("foreign.parquet");
+    let conn = duckdb::Connection::open_in_memory().unwrap();
+    conn.execute_batch(&format!(
+        "COPY (SELECT 1 AS a, 'x' AS b) TO '{}' (FORMAT parquet)",
+        foreign.display()
+    ))
+    .unwrap();
+    let e = olap::storage::read::file_checksum(
+        &foreign,
+        olap::storage::FileFormat::Parquet,
+        olap::model::Table::SalesFact,
+    )
+    .unwrap_err();
+    assert!(
+        format!("{e:#}").contains("does not have the expected schema"),
+        "{e:#}"
+    );
+    let csv = t.path().join("foreign.csv");
+    std::fs::write(&csv, "name,age\nann,3\n").unwrap();
+    let e = olap::storage::read::file_checksum(
+        &csv,
+        olap::storage::FileFormat::Csv,
+        olap::model::Table::DimPayment,
+    )
+    .unwrap_err();
+    assert!(
+        format!("{e:#}").contains("is not an olap dim_payment CSV file"),
+        "{e:#}"
+    );
+    let junk = t.path().join("junk.parquet");
+    std::fs::write(&junk, "not parquet at all").unwrap();
+    let e = olap::storage::read::file_checksum(
+        &junk,
+        olap::storage::FileFormat::Parquet,
+        olap::model::Table::SalesFact,
+    )
+    .unwrap_err();
+    assert!(
+        format!("{e:#}").contains("is not a readable Parquet file"),
+        "{e:#}"
+    );
+}
+
+#[test]
+fn every_subcommand_refuses_bad_input() {
+    let t = tempfile::tempdir().unwrap();
+    let file = t.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    let foreign = t.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
+    let p = pristine().to_str().unwrap().to_string();
+    let f = file.to_str().unwrap().to_string();
+    let fo = foreign.to_str().unwrap().to_string();
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (vec![], 2, "see --help"),
+        (vec!["frobnicate"], 2, "unrecognized subcommand"),
+        (
+            vec!["validate", "--data-dir", "/nonexistent/x"],
+            2,
+            "no data set",
+        ),
+        (
+            vec!["validate", "--data-dir", &f],
+            2,
+            "not a complete olap data set",
+        ),
+        (
+            vec!["validate", "--data-dir", &fo],
+            2,
+            "not a complete olap data set",
+        ),
+        (
+            vec!["validate", "--threads", "0", "--data-dir", &p],
+            2,
+            "between 1 and 1024",
+        ),
+        (
+            vec!["validate", "--format", "yaml", "--data-dir", &p],
+            2,
+            "invalid value",
+        ),
+        (
+            vec!["demo", "--rows", "10", "--data-dir", &p],
+            2,
+            "40K to 200M",
+        ),
+        (
+            vec!["demo", "--rows", "-1", "--data-dir", &p],
+            2,
+            "unexpected argument",
+        ),
+        (
+            vec!["demo", "--data-dir", &fo],
+            2,
+            "not a complete olap data set",
+        ),
+        (
+            vec!["analyze", "--format", "xml", "--data-dir", &p],
+            2,
+            "invalid value",
+        ),
+        (
+            vec!["analyze", "--storage", "orc", "--data-dir", &p],
+            2,
+            "invalid value",
+        ),
+        (
+            vec!["analyze", "a", "--sql", "SELECT 1", "--data-dir", &p],
+            2,
+            "cannot be used with",
+        ),
+        (
+            vec!["analyze", "--data-dir", &fo],
+            2,
+            "not a complete olap data set",
+        ),
+        (
+            vec!["benchmark", "--data-dir", &fo],
+            2,
+            "not a complete olap data set",
+        ),
+        (
+            vec![
+                "benchmark",
+                "--scaling",
+                "1M,2M",
+                "--scaling-dirs",
+                "a,b",
+                "--data-dir",
+                &p,
+            ],
+            2,
+            "cannot be used with",
+        ),
+        (
+            vec!["generate", "--output-dir", &fo, "--rows", "1000", "--force"],
+            2,
+            "did not write",
+        ),
+        (
+            vec!["generate", "--output-dir", &p, "--rows", "1000"],
+            2,
+            "--force",
+        ),
+    ];
+    for (args, code, msg) in cases {
+        let o = olap().args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(msg),
+            "{args:?}: expected {msg:?} in {}",
+            stderr(&o)
+        );
+        assert_eq!(
+            stderr(&o).trim_end().lines().count(),
+            1,
+            "{args:?}: one line: {}",
+            stderr(&o)
+        );
+    }
+    // The pristine data set was never touched.
+    assert!(validate(pristine()).status.success());
+}
