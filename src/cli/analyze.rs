@@ -568,12 +568,21 @@ fn result_table(run: &VariantRun, max_rows: usize) -> String {
     }
     let mut s = g.to_string();
     if run.rows.len() > max_rows {
+        let more = run.rows.len() - max_rows;
         s.push_str(&format!(
-            "\n… {} more rows (--rows N shows more)",
-            run.rows.len() - max_rows
+            "\n… {more} more {} (--rows N shows more)",
+            plural(more, "row")
         ));
     }
     s
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        word.to_string()
+    } else {
+        format!("{word}s")
+    }
 }
 
 /// The human-readable report (also used by `olap demo`).
@@ -623,8 +632,9 @@ pub fn table(r: &Report, max_rows: usize) -> String {
             continue;
         }
         s.push_str(&format!(
-            "\nresult: {} rows\n{}\n",
+            "\nresult: {} {}\n{}\n",
             first.result_rows,
+            plural(first.result_rows as usize, "row"),
             result_table(first, max_rows)
         ));
         if q.runs.len() > 1 {
