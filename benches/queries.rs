@@ -13,11 +13,12 @@
 //! query's p95 misses its scaled target, the gate prints the table and the
 //! process exits 1. OLAP_BENCH_NO_GATE=1 reports without failing.
 //!
-//! Engine overhead: the `overhead_*` group runs each single-storage catalog
-//! query through olap's whole path (`run_query`: views over the manifest's
-//! file list, result formatting, a query-log line) and the same SQL on a bare
-//! DuckDB connection with views over a glob, as a user would write them; the
-//! medians are compared at the end (reported, not gated: the target is < 5%).
+//! Engine overhead (after the Criterion groups; `-- overhead` runs only it):
+//! each single-storage catalog query alternately through olap's whole path
+//! (`run_query`: views over the manifest's file list, result formatting, a
+//! query-log line) and as the same SQL on a bare DuckDB connection with views
+//! over a glob, as a user would write them; medians compared (reported, not
+//! gated: the target is < 5%). OLAP_BENCH_OVERHEAD_ROUNDS sets the rounds (15).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -33,7 +34,6 @@ use olap::query::execute::execute;
 use olap::storage::FileFormat;
 
 static SAMPLES: Mutex<BTreeMap<String, Vec<f64>>> = Mutex::new(BTreeMap::new());
-static OVERHEAD: Mutex<BTreeMap<(String, &'static str), Vec<f64>>> = Mutex::new(BTreeMap::new());
 
 fn rows() -> u64 {
     std::env::var("OLAP_BENCH_ROWS")
@@ -173,12 +173,18 @@ fn bare_duckdb(dir: &std::path::Path, threads: usize) -> duckdb::Connection {
     conn
 }
 
-fn overhead(c: &mut Criterion) {
+/// Engine overhead: each query alternately through olap and on bare DuckDB,
+/// so drift in the machine's speed hits both alike; medians compared.
+fn overhead() {
     use olap::query::log::QueryLog;
     use olap::query::run::{Engines, RunOptions, run_query};
     let rows = rows();
     let dir = data_set(rows);
     let threads = olap::cli::generate::default_threads();
+    let rounds: usize = std::env::var("OLAP_BENCH_OVERHEAD_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15);
     let manifest = olap::storage::manifest::Manifest::load(&dir).expect("manifest");
     let mut engines = Engines::new(EngineConfig {
         data_dir: dir.clone(),
@@ -196,41 +202,30 @@ fn overhead(c: &mut Criterion) {
         storage: FileFormat::Parquet,
         params: Params::default(),
     };
-    let mut g = c.benchmark_group(format!("overhead_{}", olap::util::human_count(rows)));
-    g.sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3));
+    println!(
+        "\nEngine overhead at {} rows: median of {rounds} alternating runs through olap \
+         (run_query: views over the manifest's files, result formatting, query log) \
+         vs the same SQL on bare DuckDB (glob views); target < 5%",
+        olap::util::human_count(rows)
+    );
+    println!(
+        "{:<24} {:>10} {:>10} {:>9}",
+        "query", "olap ms", "duckdb ms", "overhead"
+    );
     for q in CATALOG
         .iter()
         .filter(|q| q.variants.len() == 1 && !q.is_comparison())
     {
         let sql = render(q, 0, &Params::default());
-        let mut time = |label: &'static str, f: &mut dyn FnMut()| {
-            g.bench_function(format!("{}/{label}", q.id), |b| {
-                b.iter_custom(|iters| {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        let t = Instant::now();
-                        f();
-                        let d = t.elapsed();
-                        total += d;
-                        OVERHEAD
-                            .lock()
-                            .unwrap()
-                            .entry((q.id.to_string(), label))
-                            .or_default()
-                            .push(d.as_secs_f64() * 1e3);
-                    }
-                    total
-                })
-            });
-        };
-        time("olap", &mut || {
+        let (mut o, mut d) = (Vec::new(), Vec::new());
+        // Round 0 is an untimed warm-up of each.
+        for i in 0..=rounds {
+            let t = Instant::now();
             std::hint::black_box(
                 run_query(&mut engines, q, &opts, &manifest, Some(&log)).expect("olap runs"),
             );
-        });
-        time("duckdb", &mut || {
+            let olap_ms = t.elapsed().as_secs_f64() * 1e3;
+            let t = Instant::now();
             std::hint::black_box(
                 bare.prepare(&sql)
                     .expect("prepare")
@@ -238,31 +233,13 @@ fn overhead(c: &mut Criterion) {
                     .expect("query")
                     .collect::<Vec<_>>(),
             );
-        });
-    }
-    g.finish();
-}
-
-fn overhead_report() {
-    let samples = OVERHEAD.lock().unwrap();
-    if samples.is_empty() {
-        return;
-    }
-    println!(
-        "\nEngine overhead: median latency through olap vs the same SQL on bare DuckDB (target < 5%)"
-    );
-    println!(
-        "{:<24} {:>10} {:>10} {:>9}",
-        "query", "olap ms", "duckdb ms", "overhead"
-    );
-    for q in &CATALOG {
-        let (Some(o), Some(d)) = (
-            samples.get(&(q.id.to_string(), "olap")),
-            samples.get(&(q.id.to_string(), "duckdb")),
-        ) else {
-            continue;
-        };
-        let (o, d) = (Stats::of(o).p50, Stats::of(d).p50);
+            let duck_ms = t.elapsed().as_secs_f64() * 1e3;
+            if i > 0 {
+                o.push(olap_ms);
+                d.push(duck_ms);
+            }
+        }
+        let (o, d) = (Stats::of(&o).p50, Stats::of(&d).p50);
         println!(
             "{:<24} {:>10.1} {:>10.1} {:>8.1}%",
             q.id,
@@ -310,10 +287,17 @@ fn sla_gate() -> bool {
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     queries(&mut c);
-    overhead(&mut c);
     c.final_summary();
-    overhead_report();
+    // `cargo bench --bench queries -- FILTER`: the overhead study runs when
+    // there is no filter or the filter names it.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     let listing = std::env::args().any(|a| a == "--list" || a == "--test");
+    if !listing && (filters.is_empty() || filters.iter().any(|f| "overhead".contains(f.as_str()))) {
+        overhead();
+    }
     if !listing
         && !SAMPLES.lock().unwrap().is_empty()
         && !sla_gate()

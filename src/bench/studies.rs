@@ -44,6 +44,9 @@ pub struct StorageStudy {
     pub size_target_met: bool,
     pub speedup_target_met: bool,
     pub bytes_target_met: bool,
+    /// The speed-up bar chart (SVG), when one was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<String>,
 }
 
 pub fn sizes(m: &Manifest) -> (Vec<TableSize>, f64) {

@@ -271,6 +271,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
             &rounds,
             &manifest,
             &queries,
+            &report_dir,
         )?)
     } else {
         None
@@ -464,6 +465,7 @@ pub(crate) fn storage_study(
     rounds: &Rounds,
     manifest: &Manifest,
     timed: &[QueryResult],
+    report_dir: &Path,
 ) -> Result<StorageStudy> {
     let (tables, total_ratio) = studies::sizes(manifest);
     // Every selected single-storage query on CSV too (the comparisons already ran on both).
@@ -523,6 +525,19 @@ pub(crate) fn storage_study(
         .iter()
         .filter_map(|q| q.bytes_share)
         .all(|s| s < 0.20);
+    std::fs::create_dir_all(report_dir)
+        .with_context(|| format!("creating {}", report_dir.display()))?;
+    let svg = report_dir.join("storage-speedup.svg");
+    let bars: Vec<(String, f64)> = queries
+        .iter()
+        .map(|q| (q.id.replace('_', " "), q.speedup))
+        .collect();
+    chart::bar_chart(
+        &svg,
+        "Parquet speed-up over CSV (p50, same query)",
+        "times faster",
+        &bars,
+    )?;
     Ok(StorageStudy {
         size_target_met: total_ratio >= 5.0,
         tables,
@@ -530,6 +545,7 @@ pub(crate) fn storage_study(
         queries,
         speedup_target_met,
         bytes_target_met,
+        chart: Some(svg.display().to_string()),
     })
 }
 
@@ -855,6 +871,9 @@ pub(crate) fn studies_text(
             yes(st.speedup_target_met),
             yes(st.bytes_target_met)
         ));
+        if let Some(c) = &st.chart {
+            s.push_str(&format!("chart: {c}\n"));
+        }
     }
     if let Some(sc) = scaling {
         s.push_str("\nScaling\n");

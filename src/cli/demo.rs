@@ -13,7 +13,6 @@ use anyhow::{Context, Result};
 use super::analyze::{self, Report};
 use super::benchmark;
 use super::generate::{GenerateConfig, default_threads, parse_threads};
-use crate::bench::chart;
 use crate::bench::run::Rounds;
 use crate::bench::studies;
 use crate::datagen::GenSpec;
@@ -253,18 +252,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             &rounds,
             &manifest,
             &timed,
-        )?;
-        let bars: Vec<(String, f64)> = study
-            .queries
-            .iter()
-            .map(|q| (q.id.replace('_', " "), q.speedup))
-            .collect();
-        let svg = args.report_dir.join("storage-speedup.svg");
-        chart::bar_chart(
-            &svg,
-            "Parquet speed-up over CSV (p50, same query)",
-            "times faster",
-            &bars,
+            &args.report_dir,
         )?;
         let text = benchmark::studies_text(Some(&study), None, None);
         out.both(

@@ -215,10 +215,19 @@ fn studies_write_their_curves_and_charts() {
     assert_eq!(studies["concurrency"].as_array().unwrap().len(), 2);
     let csv = std::fs::read_to_string(report.join("scaling.csv")).unwrap();
     assert!(csv.starts_with("rows,partitions,query,p50_ms") && csv.lines().count() == 3);
+    for chart in ["scaling.svg", "storage-speedup.svg"] {
+        assert!(
+            std::fs::read_to_string(report.join(chart))
+                .unwrap()
+                .contains("<svg"),
+            "{chart}"
+        );
+    }
     assert!(
-        std::fs::read_to_string(report.join("scaling.svg"))
+        studies["storage"]["chart"]
+            .as_str()
             .unwrap()
-            .contains("<svg")
+            .ends_with("storage-speedup.svg")
     );
     // The scaling data sets sit next to the data set and are reused.
     assert!(

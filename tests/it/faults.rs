@@ -33,9 +33,10 @@ fn leftovers(parent: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Starts a slow `generate --force` over `dir` and signals it once its
-/// temporary directory has data in it.
-fn interrupt(dir: &Path, signal: i32) -> std::process::ExitStatus {
+/// Starts a slow `generate --force` over `dir` and signals it `delay_ms`
+/// after its temporary directory has data in it. `None` when the run ended
+/// before the signal could be sent.
+fn interrupt_after(dir: &Path, signal: i32, delay_ms: u64) -> Option<std::process::ExitStatus> {
     let bin = assert_cmd::cargo::cargo_bin("olap");
     let mut child = StdCommand::new(bin)
         .args([
@@ -64,13 +65,35 @@ fn interrupt(dir: &Path, signal: i32) -> std::process::ExitStatus {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    std::thread::sleep(Duration::from_millis(150));
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the run finished before it could be interrupted"
-    );
+    std::thread::sleep(Duration::from_millis(delay_ms));
+    if child.try_wait().unwrap().is_some() {
+        return None;
+    }
     unsafe { libc::kill(child.id() as i32, signal) };
-    child.wait().unwrap()
+    Some(child.wait().unwrap())
+}
+
+fn interrupt(dir: &Path, signal: i32) -> std::process::ExitStatus {
+    interrupt_after(dir, signal, 150).expect("the run finished before it could be interrupted")
+}
+
+/// Delays for "random points", seeded from the clock and printed so a
+/// failure can be replayed.
+fn random_delays(n: usize, max_ms: u64) -> Vec<u64> {
+    let mut x = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("interrupt delays seeded with {x}");
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % max_ms
+        })
+        .collect()
 }
 
 #[test]
@@ -99,6 +122,43 @@ fn sigkill_mid_run_keeps_the_old_data_set_and_the_next_run_cleans_up() {
         stderr(&o)
     );
     assert!(leftovers(t.path()).is_empty());
+}
+
+#[test]
+fn sigkill_at_random_points_leaves_the_old_or_the_new_data_set_never_a_mix() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("data");
+    let before = generate(&dir, 4_000, &[]);
+    // From the first files to past the end of the run (a 3M-row run on one
+    // thread takes about a second here), so some kills may land after the
+    // swap: then the new data set must be whole, and it becomes the one the
+    // next kills must not damage.
+    let mut current = before;
+    for delay in random_delays(6, 1_200) {
+        let status = interrupt_after(&dir, libc::SIGKILL, delay);
+        let now = Manifest::load(&dir).expect("a manifest after the kill");
+        if now == current {
+            assert_intact(&dir, &current);
+            eprintln!("{delay} ms: {status:?}; the previous data set is intact");
+        } else {
+            assert_eq!(
+                now.table(olap::model::Table::SalesFact).unwrap().rows,
+                3_000_000
+            );
+            assert_intact(&dir, &now);
+            eprintln!("{delay} ms: {status:?}; the new data set is complete");
+            current = now;
+        }
+    }
+    // The next run removes whatever the killed ones left.
+    let o = olap()
+        .args(["generate", "--rows", "3000", "--force", "--output-dir"])
+        .arg(&dir)
+        .args(SMALL)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(leftovers(t.path()).is_empty(), "{:?}", leftovers(t.path()));
 }
 
 #[test]
