@@ -1,6 +1,7 @@
 //! Generation throughput: rows/s per core for the fact generator alone, for
-//! each encoder (Parquet snappy/zstd, CSV), and for the whole pipeline on
-//! all cores. `cargo bench --bench generation`.
+//! each encoder (Parquet snappy/zstd/none, CSV), and for the whole pipeline on
+//! all cores; bytes/s written per format and compression (the pipeline on
+//! all cores, 2M fact rows). `cargo bench --bench generation`.
 
 use std::hint::black_box;
 use std::sync::atomic::AtomicBool;
@@ -35,7 +36,7 @@ fn encoders(c: &mut Criterion) {
         .collect();
     let mut g = c.benchmark_group("encode_one_core");
     g.throughput(Throughput::Elements(ROWS));
-    for codec in [Codec::Snappy, Codec::Zstd] {
+    for codec in [Codec::Snappy, Codec::Zstd, Codec::None] {
         let t = ParquetTable::new(Table::SalesFact, codec, ROWS).unwrap();
         g.bench_function(format!("parquet_{}", codec.name()), |b| {
             b.iter(|| {
@@ -112,5 +113,67 @@ fn pipeline(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, generator, encoders, pipeline);
+/// Bytes written per second, per format and Parquet codec, whole pipeline.
+fn pipeline_bytes(c: &mut Criterion) {
+    let rows = 2_000_000;
+    let mut spec = GenSpec::with_rows(rows);
+    spec.customers = 100_000;
+    let s = Star::new(spec);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let mut g = c.benchmark_group("pipeline_bytes_all_cores");
+    g.sample_size(10);
+    for (name, format, codec) in [
+        ("parquet_snappy", FileFormat::Parquet, Codec::Snappy),
+        ("parquet_zstd", FileFormat::Parquet, Codec::Zstd),
+        ("parquet_none", FileFormat::Parquet, Codec::None),
+        ("csv", FileFormat::Csv, Codec::Snappy),
+    ] {
+        let storage = StorageSpec {
+            formats: vec![format],
+            partition_by: vec![PartitionKey::Year, PartitionKey::Quarter],
+            compression: codec,
+            row_group_size: StorageSpec::DEFAULT_ROW_GROUP_SIZE,
+        };
+        let jobs: Vec<_> = plan(&s, &storage, Slice::WHOLE)
+            .into_iter()
+            .filter(|j| j.table.is_fact())
+            .collect();
+        let run = || {
+            let dir = tempfile::tempdir().unwrap();
+            let cancel = AtomicBool::new(false);
+            let opts = WriteOptions {
+                threads,
+                progress: &|_| {},
+                cancel: &cancel,
+            };
+            write(&s, &storage, &jobs, dir.path(), &opts).unwrap();
+            dir
+        };
+        // The bytes one run writes, for the throughput.
+        let dir = run();
+        let bytes: u64 = walk_bytes(dir.path());
+        g.throughput(Throughput::Bytes(bytes));
+        g.bench_function(name, |b| b.iter(|| black_box(run())));
+    }
+    g.finish();
+}
+
+fn walk_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                walk_bytes(&p)
+            } else {
+                e.metadata().unwrap().len()
+            }
+        })
+        .sum()
+}
+
+criterion_group!(benches, generator, encoders, pipeline, pipeline_bytes);
 criterion_main!(benches);
