@@ -10,7 +10,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use olap::datagen::{GenSpec, Star};
 use olap::model::{PartitionKey, Table};
 use olap::storage::parquet::ParquetTable;
-use olap::storage::write::{WriteOptions, plan, write};
+use olap::storage::write::{FileJob, WriteOptions, plan, write};
 use olap::storage::{Codec, FileFormat, Slice, StorageSpec, csv};
 
 const ROWS: u64 = 262_144;
@@ -93,21 +93,9 @@ fn pipeline(c: &mut Criterion) {
             compression: Codec::Snappy,
             row_group_size: StorageSpec::DEFAULT_ROW_GROUP_SIZE,
         };
-        let jobs: Vec<_> = plan(&s, &storage, Slice::WHOLE)
-            .into_iter()
-            .filter(|j| j.table.is_fact())
-            .collect();
+        let jobs = fact_jobs(&s, &storage);
         g.bench_function(name, |b| {
-            b.iter(|| {
-                let dir = tempfile::tempdir().unwrap();
-                let cancel = AtomicBool::new(false);
-                let opts = WriteOptions {
-                    threads,
-                    progress: &|_| {},
-                    cancel: &cancel,
-                };
-                black_box(write(&s, &storage, &jobs, dir.path(), &opts).unwrap())
-            })
+            b.iter(|| black_box(write_once(&s, &storage, &jobs, threads)))
         });
     }
     g.finish();
@@ -136,28 +124,40 @@ fn pipeline_bytes(c: &mut Criterion) {
             compression: codec,
             row_group_size: StorageSpec::DEFAULT_ROW_GROUP_SIZE,
         };
-        let jobs: Vec<_> = plan(&s, &storage, Slice::WHOLE)
-            .into_iter()
-            .filter(|j| j.table.is_fact())
-            .collect();
-        let run = || {
-            let dir = tempfile::tempdir().unwrap();
-            let cancel = AtomicBool::new(false);
-            let opts = WriteOptions {
-                threads,
-                progress: &|_| {},
-                cancel: &cancel,
-            };
-            write(&s, &storage, &jobs, dir.path(), &opts).unwrap();
-            dir
-        };
+        let jobs = fact_jobs(&s, &storage);
         // The bytes one run writes, for the throughput.
-        let dir = run();
-        let bytes: u64 = walk_bytes(dir.path());
+        let bytes = walk_bytes(write_once(&s, &storage, &jobs, threads).path());
         g.throughput(Throughput::Bytes(bytes));
-        g.bench_function(name, |b| b.iter(|| black_box(run())));
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(write_once(&s, &storage, &jobs, threads)))
+        });
     }
     g.finish();
+}
+
+fn fact_jobs(s: &Star, storage: &StorageSpec) -> Vec<FileJob> {
+    plan(s, storage, Slice::WHOLE)
+        .into_iter()
+        .filter(|j| j.table.is_fact())
+        .collect()
+}
+
+/// Writes the fact table into a fresh temporary directory (kept until dropped).
+fn write_once(
+    s: &Star,
+    storage: &StorageSpec,
+    jobs: &[FileJob],
+    threads: usize,
+) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let cancel = AtomicBool::new(false);
+    let opts = WriteOptions {
+        threads,
+        progress: &|_| {},
+        cancel: &cancel,
+    };
+    write(s, storage, jobs, dir.path(), &opts).unwrap();
+    dir
 }
 
 fn walk_bytes(dir: &std::path::Path) -> u64 {

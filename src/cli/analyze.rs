@@ -185,12 +185,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         duckdb_version,
         threads: cfg.threads,
         fact_rows: manifest.spec.rows,
-        partition_by: manifest
-            .storage
-            .partition_by
-            .iter()
-            .map(|k| k.name().to_string())
-            .collect(),
+        partition_by: manifest.storage.partition_names(),
         queries,
     };
     match args.format {

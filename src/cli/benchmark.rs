@@ -175,25 +175,14 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
     let manifest = Manifest::load(&cfg.data_dir)?;
     if let Some(b) = &baseline
         && (b.data_set.rows != manifest.spec.rows
-            || b.data_set.partition_by
-                != manifest
-                    .storage
-                    .partition_by
-                    .iter()
-                    .map(|k| k.name().to_string())
-                    .collect::<Vec<_>>())
+            || b.data_set.partition_by != manifest.storage.partition_names())
     {
         bail_user!(
             "the baseline ran on {} rows partitioned by {:?}; this data set has {} rows partitioned by {:?}: latencies are not comparable",
             b.data_set.rows,
             b.data_set.partition_by,
             manifest.spec.rows,
-            manifest
-                .storage
-                .partition_by
-                .iter()
-                .map(|k| k.name())
-                .collect::<Vec<_>>()
+            manifest.storage.partition_names()
         );
     }
     if args.storage_comparison && !manifest.storage.has(FileFormat::Csv) {
@@ -352,12 +341,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
             dir: cfg.data_dir.display().to_string(),
             seed: manifest.spec.seed,
             rows: manifest.spec.rows,
-            partition_by: manifest
-                .storage
-                .partition_by
-                .iter()
-                .map(|k| k.name().to_string())
-                .collect(),
+            partition_by: manifest.storage.partition_names(),
             formats: manifest
                 .storage
                 .formats

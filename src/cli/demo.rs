@@ -136,13 +136,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         human_count(manifest.spec.rows),
         dir.display(),
         studies::partitions_of(&dir)?,
-        manifest
-            .storage
-            .partition_by
-            .iter()
-            .map(|k| k.name())
-            .collect::<Vec<_>>()
-            .join(",")
+        manifest.storage.partition_names().join(",")
     );
     out.both(&format!("{intro}\n"), &format!("\n{intro}\n"));
     let opts = RunOptions {
@@ -162,12 +156,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             duckdb_version: duckdb_version.clone(),
             threads,
             fact_rows: manifest.spec.rows,
-            partition_by: manifest
-                .storage
-                .partition_by
-                .iter()
-                .map(|k| k.name().to_string())
-                .collect(),
+            partition_by: manifest.storage.partition_names(),
             queries,
         };
         let text = analyze::table(&report, args.show_rows);

@@ -463,15 +463,7 @@ fn print_summary(s: &Summary) {
     let parts = if m.storage.partition_by.is_empty() {
         "unpartitioned".to_string()
     } else {
-        format!(
-            "partitioned by {}",
-            m.storage
-                .partition_by
-                .iter()
-                .map(|k| k.name())
-                .collect::<Vec<_>>()
-                .join(",")
-        )
+        format!("partitioned by {}", m.storage.partition_names().join(","))
     };
     println!(
         "{} fact rows in {} ({}/s fact rows, {} threads), {}, {} compression, seed {}",

@@ -77,6 +77,14 @@ impl StorageSpec {
     pub fn has(&self, f: FileFormat) -> bool {
         self.formats.contains(&f)
     }
+
+    /// The partition keys' names, outermost first (empty: unpartitioned).
+    pub fn partition_names(&self) -> Vec<String> {
+        self.partition_by
+            .iter()
+            .map(|k| k.name().to_string())
+            .collect()
+    }
 }
 
 /// Which slice of the fact table a run writes: part `part` (1-based) of

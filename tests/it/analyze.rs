@@ -576,18 +576,11 @@ fn bad_input_gets_one_clear_line() {
         ),
     ];
     for (args, code, msg) in cases {
-        let o = olap().arg("analyze").args(&args).output().unwrap();
-        assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
-        assert!(
-            stderr(&o).contains(msg),
-            "{args:?}: expected {msg:?} in {}",
-            stderr(&o)
-        );
-        assert_eq!(
-            stderr(&o).trim_end().lines().count(),
-            1,
-            "{args:?}: one line: {}",
-            stderr(&o)
+        assert_refused(
+            olap().arg("analyze").args(&args),
+            &format!("{args:?}"),
+            code,
+            msg,
         );
     }
 }

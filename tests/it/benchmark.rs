@@ -256,18 +256,15 @@ fn bad_benchmark_input() {
         ),
     ];
     for (args, msg) in cases {
-        let o = olap()
-            .arg("benchmark")
-            .arg("--data-dir")
-            .arg(&d)
-            .args(&args)
-            .output()
-            .unwrap();
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
-        assert!(
-            stderr(&o).contains(msg),
-            "{args:?}: expected {msg:?} in {}",
-            stderr(&o)
+        assert_refused(
+            olap()
+                .arg("benchmark")
+                .arg("--data-dir")
+                .arg(&d)
+                .args(&args),
+            &format!("{args:?}"),
+            2,
+            msg,
         );
     }
     let t = tempfile::tempdir().unwrap();

@@ -71,3 +71,14 @@ pub fn checksums(m: &Manifest) -> Vec<(String, u64, String)> {
         .map(|t| (t.name.clone(), t.rows, t.content_checksum.clone()))
         .collect()
 }
+
+/// Runs `cmd` and checks it was refused with exit `code` and one line on
+/// stderr containing `msg`; returns that line.
+pub fn assert_refused(cmd: &mut assert_cmd::Command, what: &str, code: i32, msg: &str) -> String {
+    let o = cmd.output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(code), "{what}: {err}");
+    assert!(err.contains(msg), "{what}: expected {msg:?} in {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{what}: one line: {err}");
+    err
+}

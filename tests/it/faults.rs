@@ -109,19 +109,25 @@ fn sigkill_mid_run_keeps_the_old_data_set_and_the_next_run_cleans_up() {
         1,
         "a killed run leaves its temporary directory"
     );
-    let o = olap()
-        .args(["generate", "--rows", "3000", "--force", "--output-dir"])
-        .arg(&dir)
-        .args(SMALL)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = regenerate_small(&dir);
     assert!(
         stderr(&o).contains("left by an interrupted run"),
         "{}",
         stderr(&o)
     );
     assert!(leftovers(t.path()).is_empty());
+}
+
+/// A quick `generate --force` over `dir`, which must succeed.
+fn regenerate_small(dir: &Path) -> std::process::Output {
+    let o = olap()
+        .args(["generate", "--rows", "3000", "--force", "--output-dir"])
+        .arg(dir)
+        .args(SMALL)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    o
 }
 
 #[test]
@@ -151,13 +157,7 @@ fn sigkill_at_random_points_leaves_the_old_or_the_new_data_set_never_a_mix() {
         }
     }
     // The next run removes whatever the killed ones left.
-    let o = olap()
-        .args(["generate", "--rows", "3000", "--force", "--output-dir"])
-        .arg(&dir)
-        .args(SMALL)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    regenerate_small(&dir);
     assert!(leftovers(t.path()).is_empty(), "{:?}", leftovers(t.path()));
 }
 

@@ -358,18 +358,15 @@ fn bad_input_is_refused_with_one_line_and_exit_2() {
         (&["--bogus"], "unexpected argument"),
     ];
     for (args, msg) in cases {
-        let o = olap()
-            .args(["generate", "--rows", "1000"])
-            .args(*args)
-            .arg("--output-dir")
-            .arg(&out_dir)
-            .output()
-            .unwrap();
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
-        assert!(
-            stderr(&o).contains(msg),
-            "{args:?}: expected {msg:?} in {}",
-            stderr(&o)
+        assert_refused(
+            olap()
+                .args(["generate", "--rows", "1000"])
+                .args(*args)
+                .arg("--output-dir")
+                .arg(&out_dir),
+            &format!("{args:?}"),
+            2,
+            msg,
         );
         assert!(!out_dir.exists(), "{args:?} must not create anything");
     }

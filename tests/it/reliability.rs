@@ -359,19 +359,7 @@ fn every_subcommand_refuses_bad_input() {
         ),
     ];
     for (args, code, msg) in cases {
-        let o = olap().args(&args).output().unwrap();
-        assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
-        assert!(
-            stderr(&o).contains(msg),
-            "{args:?}: expected {msg:?} in {}",
-            stderr(&o)
-        );
-        assert_eq!(
-            stderr(&o).trim_end().lines().count(),
-            1,
-            "{args:?}: one line: {}",
-            stderr(&o)
-        );
+        assert_refused(olap().args(&args), &format!("{args:?}"), code, msg);
     }
     // The pristine data set was never touched.
     assert!(validate(pristine()).status.success());
