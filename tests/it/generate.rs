@@ -129,6 +129,11 @@ fn same_data_for_any_thread_count_row_group_size_and_part_split() {
     }
     let merged = olap::storage::manifest::Manifest::load(&shared).unwrap();
     assert_eq!(checksums(&whole), checksums(&merged));
+    // The last part also stamps every file as verified, like a single run.
+    let stamp = std::fs::read_to_string(shared.join(".olap-verified.json")).unwrap();
+    for f in merged.tables.iter().flat_map(|t| &t.files) {
+        assert!(stamp.contains(&f.path), "{} not stamped", f.path);
+    }
     // 12 partitions, two of them cut by a part boundary.
     assert_eq!(merged.table(Table::SalesFact).unwrap().files.len(), 14);
     // And the merged data set reads the same through DuckDB.
