@@ -69,14 +69,21 @@ fn encoders(c: &mut Criterion) {
     g.finish();
 }
 
-fn pipeline(c: &mut Criterion) {
-    let rows = 2_000_000;
-    let mut spec = GenSpec::with_rows(rows);
+/// The pipeline benches' data set: 2M fact rows, 100K customers.
+const PIPELINE_ROWS: u64 = 2_000_000;
+
+fn pipeline_setup() -> (Star, usize) {
+    let mut spec = GenSpec::with_rows(PIPELINE_ROWS);
     spec.customers = 100_000;
-    let s = Star::new(spec);
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
+    (Star::new(spec), threads)
+}
+
+fn pipeline(c: &mut Criterion) {
+    let rows = PIPELINE_ROWS;
+    let (s, threads) = pipeline_setup();
     let mut g = c.benchmark_group("pipeline_all_cores");
     g.sample_size(10);
     g.throughput(Throughput::Elements(rows));
@@ -103,13 +110,7 @@ fn pipeline(c: &mut Criterion) {
 
 /// Bytes written per second, per format and Parquet codec, whole pipeline.
 fn pipeline_bytes(c: &mut Criterion) {
-    let rows = 2_000_000;
-    let mut spec = GenSpec::with_rows(rows);
-    spec.customers = 100_000;
-    let s = Star::new(spec);
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2);
+    let (s, threads) = pipeline_setup();
     let mut g = c.benchmark_group("pipeline_bytes_all_cores");
     g.sample_size(10);
     for (name, format, codec) in [
