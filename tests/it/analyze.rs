@@ -19,12 +19,7 @@ use crate::common::*;
 /// One small data set (both formats, year/quarter partitions), made once.
 fn fixture() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("analyze-fixture");
-        let _ = std::fs::remove_dir_all(&dir);
-        generate(&dir, 60_000, &["--format", "both"]);
-        dir
-    })
+    DIR.get_or_init(|| make_fixture("analyze-fixture", 60_000))
 }
 
 fn analyze(args: &[&str]) -> Value {

@@ -11,12 +11,7 @@ use crate::common::*;
 
 fn data() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-fixture");
-        let _ = std::fs::remove_dir_all(&dir);
-        generate(&dir, 20_000, &["--format", "both"]);
-        dir
-    })
+    DIR.get_or_init(|| make_fixture("bench-fixture", 20_000))
 }
 
 fn bench(args: &[&str]) -> std::process::Output {

@@ -82,3 +82,12 @@ pub fn assert_refused(cmd: &mut assert_cmd::Command, what: &str, code: i32, msg:
     assert_eq!(err.trim_end().lines().count(), 1, "{what}: one line: {err}");
     err
 }
+
+/// A shared data set (both formats) under the test target dir, made afresh
+/// once per test binary run; callers keep it in a `OnceLock`.
+pub fn make_fixture(name: &str, rows: u64) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    generate(&dir, rows, &["--format", "both"]);
+    dir
+}

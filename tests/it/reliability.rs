@@ -9,12 +9,7 @@ use crate::common::*;
 /// A pristine small data set to copy and damage.
 fn pristine() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("reliability-fixture");
-        let _ = std::fs::remove_dir_all(&dir);
-        generate(&dir, 20_000, &["--format", "both"]);
-        dir
-    })
+    DIR.get_or_init(|| make_fixture("reliability-fixture", 20_000))
 }
 
 fn copy(to: &Path) -> PathBuf {
@@ -219,40 +214,24 @@ fn files_that_are_not_ours_are_refused_by_the_reader() {
         foreign.display()
     ))
     .unwrap();
-    let e = olap::storage::read::file_checksum(
+    let refused = |path: &Path, format, table, msg: &str| {
+        let e = olap::storage::read::file_checksum(path, format, table).unwrap_err();
+        assert!(format!("{e:#}").contains(msg), "{e:#}");
+    };
+    use olap::model::Table::{DimPayment, SalesFact};
+    use olap::storage::FileFormat::{Csv, Parquet};
+    refused(
         &foreign,
-        olap::storage::FileFormat::Parquet,
-        olap::model::Table::SalesFact,
-    )
-    .unwrap_err();
-    assert!(
-        format!("{e:#}").contains("does not have the expected schema"),
-        "{e:#}"
+        Parquet,
+        SalesFact,
+        "does not have the expected schema",
     );
     let csv = t.path().join("foreign.csv");
     std::fs::write(&csv, "name,age\nann,3\n").unwrap();
-    let e = olap::storage::read::file_checksum(
-        &csv,
-        olap::storage::FileFormat::Csv,
-        olap::model::Table::DimPayment,
-    )
-    .unwrap_err();
-    assert!(
-        format!("{e:#}").contains("is not an olap dim_payment CSV file"),
-        "{e:#}"
-    );
+    refused(&csv, Csv, DimPayment, "is not an olap dim_payment CSV file");
     let junk = t.path().join("junk.parquet");
     std::fs::write(&junk, "not parquet at all").unwrap();
-    let e = olap::storage::read::file_checksum(
-        &junk,
-        olap::storage::FileFormat::Parquet,
-        olap::model::Table::SalesFact,
-    )
-    .unwrap_err();
-    assert!(
-        format!("{e:#}").contains("is not a readable Parquet file"),
-        "{e:#}"
-    );
+    refused(&junk, Parquet, SalesFact, "is not a readable Parquet file");
 }
 
 #[test]
