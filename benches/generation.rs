@@ -4,7 +4,6 @@
 //! all cores, 2M fact rows). `cargo bench --bench generation`.
 
 use std::hint::black_box;
-use std::sync::atomic::AtomicBool;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use olap::datagen::{GenSpec, Star};
@@ -151,11 +150,9 @@ fn write_once(
     threads: usize,
 ) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let cancel = AtomicBool::new(false);
     let opts = WriteOptions {
         threads,
         progress: &|_| {},
-        cancel: &cancel,
     };
     write(s, storage, jobs, dir.path(), &opts).unwrap();
     dir

@@ -10,7 +10,7 @@
 //! in Criterion's warm-up window (the first 500 ms of each bench) are left
 //! out. Targets are defined at 100M rows; for smaller sizes they become a
 //! 25 ms fixed cost plus the rest in proportion to the rows
-//! (`olap::bench::result::scaled_target`, explained in
+//! (`olap::targets::scaled_p95_ms`, explained in
 //! benchmark-results/README.md). When a query's p95 misses its scaled target,
 //! the gate prints the table and the process exits 1. OLAP_BENCH_NO_GATE=1
 //! reports without failing.
@@ -28,12 +28,12 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use olap::bench::result::scaled_target;
 use olap::bench::stats::Stats;
 use olap::query::catalog::{CATALOG, Params, render};
 use olap::query::engine::{Engine, EngineConfig};
 use olap::query::execute::execute;
 use olap::storage::FileFormat;
+use olap::targets::scaled_p95_ms;
 
 /// Per bench: when its first execution started, and each execution's start
 /// and latency (ms). The gate drops the warm-up window's executions.
@@ -63,7 +63,7 @@ fn data_set(rows: u64) -> PathBuf {
     {
         return dir;
     }
-    let cfg = olap::cli::generate::GenerateConfig {
+    let cfg = olap::pipeline::GenerateConfig {
         spec,
         storage: olap::storage::StorageSpec {
             formats: vec![FileFormat::Parquet, FileFormat::Csv],
@@ -76,18 +76,17 @@ fn data_set(rows: u64) -> PathBuf {
         },
         slice: olap::storage::Slice::WHOLE,
         output: dir.clone(),
-        threads: olap::cli::generate::default_threads(),
+        threads: olap::util::default_threads(),
         force: true,
-        json: false,
     };
-    olap::cli::generate::generate(&cfg, false).expect("bench data set");
+    olap::pipeline::generate(&cfg).expect("bench data set");
     dir
 }
 
 fn queries(c: &mut Criterion) {
     let rows = rows();
     let dir = data_set(rows);
-    let threads = olap::cli::generate::default_threads();
+    let threads = olap::util::default_threads();
     let open = |storage| {
         Engine::open(EngineConfig {
             data_dir: dir.clone(),
@@ -187,7 +186,7 @@ fn overhead() {
     use olap::query::run::{Engines, RunOptions, run_query};
     let rows = rows();
     let dir = data_set(rows);
-    let threads = olap::cli::generate::default_threads();
+    let threads = olap::util::default_threads();
     let rounds: usize = std::env::var("OLAP_BENCH_OVERHEAD_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -284,7 +283,7 @@ fn sla_gate() -> bool {
             .map(|&(_, ms)| ms)
             .collect();
         let st = Stats::of(&measured);
-        let t = scaled_target(target as f64, rows);
+        let t = scaled_p95_ms(target as f64, rows);
         let pass = st.p95 <= t;
         ok &= pass;
         println!(

@@ -52,7 +52,8 @@ for y in sorted(set(years.to_pylist())):
 
 def olap(*query):
     out = subprocess.check_output([args.olap, "analyze", *query, "--execute", "--format", "json", "--data-dir", args.data_dir])
-    return json.loads(out)["queries"][0]["runs"][0]["rows"]
+    # Numbers are JSON numbers; read decimals exactly.
+    return json.loads(out, parse_float=Decimal)["queries"][0]["runs"][0]["rows"]
 
 io = olap("--sql", "SELECT sum(revenue), count(*) FROM sales_fact")[0]
 check(Decimal(io[0]) == total and int(io[1]) == rows["sales_fact"], f"total revenue {total} and {rows['sales_fact']} lines match olap ({io[0]}, {io[1]})")

@@ -1,7 +1,8 @@
-//! Error kinds that decide the exit code: a [`UserError`] (bad flags, bad
-//! input, a data set that is missing or not ours) exits 2; a [`CheckFailed`]
-//! (a violated invariant, a missed SLA, a regression) exits 1; anything else
-//! (I/O, a full disk) exits 1 too.
+//! Error kinds that decide the exit code: a [`CheckFailed`] (a violated
+//! invariant, a missed SLA or target, a regression) exits 1; a [`UserError`]
+//! (bad flags, bad input, a data set that is missing or not ours) exits 2;
+//! anything else (I/O, a full disk, DuckDB) is a runtime error and exits 3,
+//! so a CI job can tell a regression from a broken machine.
 
 use std::fmt;
 
@@ -39,8 +40,10 @@ impl std::error::Error for CheckFailed {}
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     if err.chain().any(|e| e.is::<UserError>()) {
         2
-    } else {
+    } else if err.chain().any(|e| e.is::<CheckFailed>()) {
         1
+    } else {
+        3
     }
 }
 

@@ -1,15 +1,24 @@
 //! olap: a retail star-schema generator and an OLAP demonstration on DuckDB.
 //!
-//! The pipeline, one module each: `datagen` (seeded generators yielding Arrow
-//! batches) -> `storage` (Parquet/CSV, Hive layout, manifest) -> `query`
-//! (DuckDB engine, query catalog, profiler) -> `bench` (statistics, SLAs,
-//! baselines, studies, reports). `cli` turns flags into typed configs.
+//! The layers, each using only those before it: `model` (schemas, the
+//! generation spec, the generator/writer seam) -> `datagen` (seeded
+//! generators yielding Arrow batches) -> `storage` (Parquet/CSV, Hive layout,
+//! manifest, publish) -> `pipeline` (a whole generation) -> `query` (DuckDB
+//! engine, catalog, profiler, analyze) -> `bench` (rounds, statistics,
+//! baselines, studies) and `validate` -> `report` (tables, Markdown, JSON)
+//! -> `demo`. `targets` holds every target; `cli` turns flags into configs
+//! and calls one of these. docs/architecture.md has the module map.
 
 pub mod bench;
 pub mod cli;
 pub mod datagen;
+pub mod demo;
 pub mod error;
 pub mod model;
+pub mod pipeline;
 pub mod query;
+pub mod report;
 pub mod storage;
+pub mod targets;
 pub mod util;
+pub mod validate;

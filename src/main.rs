@@ -30,6 +30,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Notes and progress at info (-q: warnings only; -v: stage timings);
+    // RUST_LOG overrides.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cli.log_level()));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .with_level(false)
+        .init();
     match olap::cli::run(cli) {
         Ok(code) => code,
         Err(err) => {

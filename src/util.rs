@@ -1,5 +1,14 @@
 //! Small parsing and formatting helpers shared by the commands.
 
+/// The SplitMix64 finaliser: a fast bijective 64-bit mixer with full avalanche
+/// (the generator's random streams and the content checksums both use it).
+#[inline(always)]
+pub fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// Parses a count like `100000000`, `100_000_000`, `100M`, `1.5B`, `250k`.
 pub fn parse_count(s: &str) -> Result<u64, String> {
     let t = s.trim().replace('_', "");
@@ -91,6 +100,38 @@ pub fn free_bytes(path: &std::path::Path) -> Option<u64> {
         return None;
     }
     Some(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+/// Worker threads when none are asked for: every core.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
+/// A progress bar on stderr in olap's one style: `what` names the work,
+/// `rows` counts rows (human units and a rate) instead of steps. Hidden
+/// when stderr is not a terminal and with `--quiet` (informational output
+/// off).
+pub fn progress_bar(len: u64, what: &str, rows: bool) -> indicatif::ProgressBar {
+    let quiet = tracing::level_filters::LevelFilter::current() < tracing::Level::INFO;
+    let bar = if quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(len)
+    };
+    let counts = if rows {
+        "{human_pos}/{human_len} rows  {per_sec}  ETA {eta}"
+    } else {
+        "{pos}/{len} {msg}  {elapsed}"
+    };
+    bar.with_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{spinner:.green}} {what} [{{bar:30.cyan/blue}}] {counts}"
+        ))
+        .expect("valid template")
+        .progress_chars("=> "),
+    )
 }
 
 /// Levenshtein distance, for "did you mean" suggestions.

@@ -1,14 +1,16 @@
 //! Comparing a run with a baseline, query by query.
 //!
-//! The threshold is noise-aware: a query regresses when its p95 grew by more
-//! than max(threshold, the baseline's own spread (p95 - p50) / p50). A query
-//! whose latency naturally swings 30% between its median and its p95 is not
-//! flagged for 12%; a steady one is flagged at the threshold. Improvements are
-//! the mirror image.
+//! A change is decided on its confidence, not on one ratio: a query
+//! regresses when the one-sided Mann-Whitney test says its samples are
+//! larger than the baseline's (p < [`ALPHA`]) *and* its median grew by more
+//! than the threshold (the minimum effect worth reporting). A noisy query
+//! whose medians differ by 12% with overlapping samples is not flagged; a
+//! steady one 15% slower in every round is. Improvements are the mirror image.
 
 use serde::Serialize;
 
 use super::result::{BenchResult, QueryResult};
+use super::stats::mann_whitney_greater;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -24,22 +26,41 @@ pub enum Verdict {
 #[derive(Debug, Clone, Serialize)]
 pub struct Comparison {
     pub key: String,
+    pub baseline_p50_ms: Option<f64>,
+    pub current_p50_ms: Option<f64>,
     pub baseline_p95_ms: Option<f64>,
     pub current_p95_ms: Option<f64>,
-    /// current / baseline.
+    /// Median ratio, current / baseline.
     pub ratio: Option<f64>,
-    /// The threshold used for this query (relative).
+    /// One-sided Mann-Whitney p-value in the direction of the change.
+    pub p_value: Option<f64>,
+    /// The minimum effect (relative) for a verdict other than unchanged.
     pub threshold: f64,
     pub verdict: Verdict,
 }
 
-pub fn effective_threshold(base: &QueryResult, threshold: f64) -> f64 {
-    let spread = if base.stats.p50 > 0.0 {
-        (base.stats.p95 - base.stats.p50) / base.stats.p50
+/// Significance level of the Mann-Whitney test.
+pub const ALPHA: f64 = 0.05;
+
+fn judge(base: &QueryResult, cur: &QueryResult, threshold: f64) -> (f64, f64, Verdict) {
+    let ratio = cur.stats.p50 / base.stats.p50.max(1e-9);
+    if ratio >= 1.0 {
+        let p = mann_whitney_greater(&base.samples_ms, &cur.samples_ms);
+        let v = if ratio > 1.0 + threshold && p < ALPHA {
+            Verdict::Regression
+        } else {
+            Verdict::Unchanged
+        };
+        (ratio, p, v)
     } else {
-        0.0
-    };
-    threshold.max(spread)
+        let p = mann_whitney_greater(&cur.samples_ms, &base.samples_ms);
+        let v = if ratio < 1.0 / (1.0 + threshold) && p < ALPHA {
+            Verdict::Improvement
+        } else {
+            Verdict::Unchanged
+        };
+        (ratio, p, v)
+    }
 }
 
 pub fn compare(baseline: &BenchResult, current: &BenchResult, threshold: f64) -> Vec<Comparison> {
@@ -48,29 +69,27 @@ pub fn compare(baseline: &BenchResult, current: &BenchResult, threshold: f64) ->
         let key = cur.key();
         match baseline.queries.iter().find(|b| b.key() == key) {
             Some(base) => {
-                let t = effective_threshold(base, threshold);
-                let ratio = cur.stats.p95 / base.stats.p95.max(1e-9);
-                let verdict = if ratio > 1.0 + t {
-                    Verdict::Regression
-                } else if ratio < 1.0 / (1.0 + t) {
-                    Verdict::Improvement
-                } else {
-                    Verdict::Unchanged
-                };
+                let (ratio, p, verdict) = judge(base, cur, threshold);
                 out.push(Comparison {
                     key,
+                    baseline_p50_ms: Some(base.stats.p50),
+                    current_p50_ms: Some(cur.stats.p50),
                     baseline_p95_ms: Some(base.stats.p95),
                     current_p95_ms: Some(cur.stats.p95),
                     ratio: Some(ratio),
-                    threshold: t,
+                    p_value: Some(p),
+                    threshold,
                     verdict,
                 });
             }
             None => out.push(Comparison {
                 key,
+                baseline_p50_ms: None,
+                current_p50_ms: Some(cur.stats.p50),
                 baseline_p95_ms: None,
                 current_p95_ms: Some(cur.stats.p95),
                 ratio: None,
+                p_value: None,
                 threshold,
                 verdict: Verdict::New,
             }),
@@ -80,9 +99,12 @@ pub fn compare(baseline: &BenchResult, current: &BenchResult, threshold: f64) ->
         if !current.queries.iter().any(|c| c.key() == base.key()) {
             out.push(Comparison {
                 key: base.key(),
+                baseline_p50_ms: Some(base.stats.p50),
+                current_p50_ms: None,
                 baseline_p95_ms: Some(base.stats.p95),
                 current_p95_ms: None,
                 ratio: None,
+                p_value: None,
                 threshold,
                 verdict: Verdict::Missing,
             });
@@ -146,50 +168,49 @@ pub mod tests {
         }
     }
 
+    /// `n` samples around `mean`, spread by `jitter` (deterministic).
+    fn around(mean: f64, jitter: f64, n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|i| mean + jitter * (((i * 7) % n) as f64 / (n - 1) as f64 - 0.5))
+            .collect()
+    }
+
     #[test]
-    fn regressions_respect_the_threshold_and_the_noise() {
-        let base = fabricated(&[
-            ("steady", &[100.0; 10]),
-            (
-                "noisy",
-                &[
-                    100.0, 100.0, 100.0, 100.0, 100.0, 100.0, 100.0, 100.0, 100.0, 140.0,
-                ],
-            ),
-            ("gone", &[5.0]),
-        ]);
+    fn regressions_need_both_confidence_and_effect() {
+        let steady = around(100.0, 4.0, 10);
+        let noisy = around(100.0, 60.0, 10);
+        let base = fabricated(&[("steady", &steady), ("noisy", &noisy), ("gone", &[5.0])]);
+        let slower = around(115.0, 4.0, 10);
+        let noisy_slower = around(112.0, 60.0, 10);
         let cur = fabricated(&[
-            ("steady", &[115.0; 10]),
-            ("noisy", &[125.0; 10]),
+            ("steady", &slower),
+            ("noisy", &noisy_slower),
             ("fresh", &[1.0]),
         ]);
         let c = compare(&base, &cur, 0.10);
-        let v = |k: &str| c.iter().find(|x| x.key.starts_with(k)).unwrap().verdict;
-        assert_eq!(v("steady"), Verdict::Regression, "15% over a steady 100 ms");
+        let get = |k: &str| c.iter().find(|x| x.key.starts_with(k)).unwrap();
         assert_eq!(
-            v("noisy"),
+            get("steady").verdict,
+            Verdict::Regression,
+            "15% slower every round"
+        );
+        assert!(get("steady").p_value.unwrap() < 0.001);
+        assert_eq!(
+            get("noisy").verdict,
             Verdict::Unchanged,
-            "p95 125 vs a baseline p95 of 122 whose own spread is 22%: noise"
+            "a 12% larger median inside 60% noise is not evidence: p = {:?}",
+            get("noisy").p_value
         );
-        assert!(
-            (c.iter()
-                .find(|x| x.key.starts_with("noisy"))
-                .unwrap()
-                .threshold
-                - 0.22)
-                .abs()
-                < 1e-9
-        );
-        let worse = fabricated(&[("noisy", &[160.0; 10])]);
-        assert_eq!(compare(&base, &worse, 0.10)[0].verdict, Verdict::Regression);
-        assert_eq!(v("fresh"), Verdict::New);
-        assert_eq!(v("gone"), Verdict::Missing);
-        let faster = fabricated(&[("steady", &[80.0; 10])]);
-        assert_eq!(
-            compare(&base, &faster, 0.10)[0].verdict,
-            Verdict::Improvement
-        );
-        let same = fabricated(&[("steady", &[105.0; 10])]);
-        assert_eq!(compare(&base, &same, 0.10)[0].verdict, Verdict::Unchanged);
+        assert_eq!(get("fresh").verdict, Verdict::New);
+        assert_eq!(get("gone").verdict, Verdict::Missing);
+        // Significant but below the minimum effect: unchanged.
+        let slight = around(104.0, 2.0, 10);
+        let c = compare(&base, &fabricated(&[("steady", &slight)]), 0.10);
+        assert_eq!(c[0].verdict, Verdict::Unchanged);
+        // Faster in every round: an improvement.
+        let faster = around(80.0, 4.0, 10);
+        let c = compare(&base, &fabricated(&[("steady", &faster)]), 0.10);
+        assert_eq!(c[0].verdict, Verdict::Improvement);
+        assert!(c[0].ratio.unwrap() < 0.85);
     }
 }

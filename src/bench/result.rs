@@ -50,6 +50,28 @@ impl Machine {
     }
 }
 
+impl Machine {
+    /// The store's key for this machine: CPU model, cores and memory
+    /// ("intel-r-xeon-r-processor-2c-24g"). Runs compare only within a key.
+    pub fn key(&self) -> String {
+        let mut slug = String::new();
+        for c in self.cpu.to_ascii_lowercase().chars() {
+            if c.is_ascii_alphanumeric() {
+                slug.push(c);
+            } else if !slug.is_empty() && !slug.ends_with('-') {
+                slug.push('-');
+            }
+        }
+        let slug = slug.trim_end_matches('-');
+        let gib = (self.memory_bytes as f64 / (1u64 << 30) as f64).round() as u64;
+        format!(
+            "{}-{}c-{gib}g",
+            if slug.is_empty() { "cpu" } else { slug },
+            self.cores
+        )
+    }
+}
+
 /// What data the benchmark ran on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataSetIdentity {
@@ -92,7 +114,7 @@ pub struct QueryResult {
     pub stats: Stats,
     /// The catalog's p95 target at 100M rows.
     pub target_p95_ms: Option<f64>,
-    /// That target scaled to this data set's size (see `scaled_target`).
+    /// That target scaled to this data set's size (see `targets::scaled_p95_ms`).
     pub scaled_target_p95_ms: Option<f64>,
     pub sla: Sla,
     pub result_rows: u64,
@@ -102,26 +124,6 @@ impl QueryResult {
     pub fn key(&self) -> String {
         format!("{} [{} · {}]", self.id, self.variant, self.storage)
     }
-}
-
-/// Rows at which the catalog's targets are defined.
-pub const TARGET_ROWS: u64 = 100_000_000;
-/// The fixed part of a scaled target: planning, opening files and scanning
-/// the dimensions cost about this much whatever the fact table's size.
-pub const TARGET_FLOOR_MS: f64 = 25.0;
-
-/// A p95 target defined at 100M rows, for a data set of `rows`. Below 100M a
-/// query's latency is a fixed cost plus a part that grows with the rows, so
-/// the target is [`TARGET_FLOOR_MS`] plus the rest of it in proportion to the
-/// rows (at 2M rows a 1 s target becomes 44.5 ms, not 20 ms, which the fixed
-/// cost alone exceeds). Above 100M it grows in proportion (200M: twice).
-pub fn scaled_target(target_ms: f64, rows: u64) -> f64 {
-    let share = rows as f64 / TARGET_ROWS as f64;
-    if share >= 1.0 {
-        return target_ms * share;
-    }
-    let floor = TARGET_FLOOR_MS.min(target_ms);
-    floor + (target_ms - floor) * share
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -187,19 +189,4 @@ pub fn git_commit() -> Option<String> {
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
         .filter(|s| !s.is_empty())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn targets_scale_with_rows_and_have_a_floor() {
-        assert_eq!(scaled_target(2_000.0, 100_000_000), 2_000.0);
-        assert_eq!(scaled_target(2_000.0, 10_000_000), 222.5);
-        assert_eq!(scaled_target(1_000.0, 2_000_000), 44.5);
-        assert_eq!(scaled_target(2_000.0, 200_000_000), 4_000.0);
-        assert!((scaled_target(1_000.0, 10_000) - TARGET_FLOOR_MS).abs() < 0.1);
-        assert_eq!(scaled_target(10.0, 0), 10.0);
-    }
 }

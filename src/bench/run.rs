@@ -2,13 +2,14 @@
 
 use anyhow::Result;
 
-use super::result::{QueryResult, Sla, scaled_target};
+use super::result::{QueryResult, Sla};
 use super::stats::Stats;
 use crate::query::catalog::{Params, QuerySpec, render};
 use crate::query::execute::execute;
 use crate::query::log::{LogEntry, QueryLog, now};
 use crate::query::run::Engines;
 use crate::storage::FileFormat;
+use crate::targets::scaled_p95_ms;
 
 #[derive(Debug, Clone)]
 pub struct Rounds {
@@ -93,7 +94,7 @@ pub fn time_variant(
     }
     let stats = Stats::of(&samples);
     let target = spec.target_ms().map(|t| t as f64);
-    let scaled = target.map(|t| scaled_target(t, rows));
+    let scaled = target.map(|t| scaled_p95_ms(t, rows));
     let sla = match scaled {
         Some(t) if stats.p95 <= t => Sla::Pass,
         Some(_) => Sla::Fail,

@@ -5,14 +5,19 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::result::QueryResult;
+use super::run::{Rounds, time_variant};
 use super::stats::Stats;
-use crate::query::catalog::{Params, find, render};
+use crate::pipeline::{GenerateConfig, generate};
+use crate::query::catalog::{self, CATALOG, Params, QuerySpec, find, render};
 use crate::query::engine::{Engine, EngineConfig};
 use crate::query::execute::{concurrent, execute};
 use crate::query::profile::profile;
-use crate::query::run::shape;
-use crate::storage::FileFormat;
+use crate::query::run::{Engines, shape};
 use crate::storage::manifest::Manifest;
+use crate::storage::{FileFormat, Slice, StorageSpec};
+use crate::targets;
+use crate::util::{human_count, progress_bar};
 
 // ---------------------------------------------------------------- storage
 
@@ -40,7 +45,7 @@ pub struct StorageStudy {
     pub tables: Vec<TableSize>,
     pub total_ratio: f64,
     pub queries: Vec<StorageQuery>,
-    /// Targets: size ≥ 5:1, speedup 10-50x, Parquet bytes < 20% of CSV's.
+    /// The targets in `crate::targets`: size, speed-up, bytes read.
     pub size_target_met: bool,
     pub speedup_target_met: bool,
     pub bytes_target_met: bool,
@@ -77,7 +82,108 @@ pub fn bytes_read(engine: &Engine, sql: &str) -> Result<Option<u64>> {
     .bytes_read)
 }
 
+pub fn storage_study(
+    engines: &mut Engines,
+    specs: &[&QuerySpec],
+    params: &Params,
+    rounds: &Rounds,
+    manifest: &Manifest,
+    timed: &[QueryResult],
+    report_dir: &Path,
+) -> Result<StorageStudy> {
+    let (tables, total_ratio) = sizes(manifest);
+    // Every selected single-storage query on CSV too (the comparisons already ran on both).
+    let mut queries = Vec::new();
+    let singles: Vec<&&QuerySpec> = specs.iter().filter(|s| !s.is_comparison()).collect();
+    let pb = progress_bar(singles.len() as u64 + 2, "storage study", false);
+    let mut csv_timed = Vec::new();
+    for spec in singles {
+        pb.set_message(spec.id);
+        csv_timed.push(time_variant(
+            engines,
+            spec,
+            0,
+            FileFormat::Csv,
+            params,
+            rounds,
+            manifest.spec.rows,
+            None,
+            &|| {},
+        )?);
+        pb.inc(1);
+    }
+    for spec in specs {
+        let p = timed.iter().find(|q| {
+            q.id == spec.id && q.storage == "parquet" && q.variant == spec.variants[0].name
+        });
+        let c = timed
+            .iter()
+            .chain(&csv_timed)
+            .find(|q| q.id == spec.id && q.storage == "csv" && q.variant == spec.variants[0].name);
+        let (Some(p), Some(c)) = (p, c) else { continue };
+        let sql = catalog::render(spec, 0, params);
+        let (pb_, cb_) = if spec.id == "column_io" || spec.id == "storage_comparison" {
+            (
+                bytes_read(engines.get(FileFormat::Parquet)?, &sql)?,
+                bytes_read(engines.get(FileFormat::Csv)?, &sql)?,
+            )
+        } else {
+            (None, None)
+        };
+        queries.push(StorageQuery {
+            id: spec.id.to_string(),
+            parquet_p50_ms: p.stats.p50,
+            csv_p50_ms: c.stats.p50,
+            speedup: c.stats.p50 / p.stats.p50.max(1e-9),
+            parquet_bytes_read: pb_,
+            csv_bytes_read: cb_,
+            bytes_share: match (pb_, cb_) {
+                (Some(a), Some(b)) if b > 0 => Some(a as f64 / b as f64),
+                _ => None,
+            },
+        });
+    }
+    pb.finish_and_clear();
+    let speedup_target_met =
+        !queries.is_empty() && queries.iter().all(|q| targets::speedup_met(q.speedup));
+    let bytes_target_met = queries
+        .iter()
+        .filter_map(|q| q.bytes_share)
+        .all(targets::bytes_share_met);
+    std::fs::create_dir_all(report_dir)
+        .with_context(|| format!("creating {}", report_dir.display()))?;
+    let svg = report_dir.join("storage-speedup.svg");
+    let bars: Vec<(String, f64)> = queries
+        .iter()
+        .map(|q| (q.id.replace('_', " "), q.speedup))
+        .collect();
+    super::chart::bar_chart(
+        &svg,
+        "Parquet speed-up over CSV (p50, same query)",
+        "times faster",
+        &bars,
+    )?;
+    Ok(StorageStudy {
+        size_target_met: targets::compression_met(total_ratio),
+        tables,
+        total_ratio,
+        queries,
+        speedup_target_met,
+        bytes_target_met,
+        chart: Some(svg.display().to_string()),
+    })
+}
+
 // ---------------------------------------------------------------- scaling
+
+/// Default queries of the scaling study: a full scan, a filtered query, a
+/// window function and a ranking.
+const SCALING_DEFAULT: [&str; 4] = [
+    "revenue_by_region_year",
+    "category_by_quarter",
+    "moving_average",
+    "product_rankings",
+];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScalingPoint {
@@ -112,7 +218,7 @@ pub struct PartitionGrowth {
     pub rows: (u64, u64),
     pub p50_ms: (f64, f64),
     pub ratio: f64,
-    /// Constant within noise: under 1.25x.
+    /// Constant within noise (`targets::MAX_PARTITION_GROWTH`).
     pub target_met: bool,
 }
 
@@ -124,6 +230,173 @@ pub fn per_doubling(points: &[(u64, f64)]) -> Option<f64> {
     }
     let doublings = (last.0 as f64 / first.0 as f64).log2();
     Some((last.1 / first.1).powf(1.0 / doublings))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn scaling_study(
+    data_dir: &Path,
+    sizes: Option<&Vec<u64>>,
+    dirs: Option<&Vec<PathBuf>>,
+    manifest: &Manifest,
+    specs: &[&QuerySpec],
+    params: &Params,
+    rounds: &Rounds,
+    threads: usize,
+    report_dir: &Path,
+) -> Result<ScalingStudy> {
+    let chosen: Vec<&QuerySpec> = if specs.len() == CATALOG.len() {
+        SCALING_DEFAULT
+            .iter()
+            .filter_map(|id| catalog::find(id))
+            .collect()
+    } else {
+        specs
+            .iter()
+            .copied()
+            .filter(|s| !s.is_comparison())
+            .collect()
+    };
+    let mut data_sets: Vec<PathBuf> = Vec::new();
+    if let Some(sizes) = sizes {
+        for &rows in sizes {
+            data_sets.push(ensure_data_set(
+                &scaling_dir(data_dir, rows),
+                manifest,
+                rows,
+                None,
+                threads,
+            )?);
+        }
+    } else if let Some(dirs) = dirs {
+        data_sets = dirs.clone();
+    }
+    let mut points = Vec::new();
+    let pb = progress_bar((data_sets.len() * chosen.len()) as u64, "scaling", false);
+    for dir in &data_sets {
+        let m = Manifest::load(dir)?;
+        let partitions = partitions_of(dir)?;
+        for spec in &chosen {
+            pb.set_message(format!("{} @ {}", spec.id, human_count(m.spec.rows)));
+            let sql = catalog::render(spec, 0, params);
+            let stats = time_on(dir, threads, &sql, rounds.rounds, rounds.warmup)?;
+            points.push(ScalingPoint {
+                rows: m.spec.rows,
+                partitions,
+                query: spec.id.to_string(),
+                stats,
+            });
+            pb.inc(1);
+        }
+    }
+    pb.finish_and_clear();
+    let mut growth = Vec::new();
+    let mut series = Vec::new();
+    for spec in &chosen {
+        let mut pts: Vec<(u64, f64)> = points
+            .iter()
+            .filter(|p| p.query == spec.id)
+            .map(|p| (p.rows, p.stats.p50))
+            .collect();
+        pts.sort_by_key(|p| p.0);
+        if let Some(g) = per_doubling(&pts) {
+            growth.push(Growth {
+                query: spec.id.to_string(),
+                per_doubling: g,
+                target_met: targets::growth_met(g),
+            });
+        }
+        series.push((spec.id.to_string(), pts));
+    }
+    // Twice the partitions: twice the span and rows, the same filter.
+    let partition_growth = match (sizes, data_sets.first()) {
+        (Some(sizes), Some(base)) => {
+            let rows = sizes[0];
+            let span = (manifest.spec.end - manifest.spec.start).num_days() + 1;
+            let end = manifest.spec.start + chrono::Duration::days(2 * span - 1);
+            let doubled = ensure_data_set(
+                &scaling_dir(data_dir, rows * 2).with_extension("partitions-x2"),
+                manifest,
+                rows * 2,
+                Some(end),
+                threads,
+            )?;
+            let mut p = params.clone();
+            let first_year = chrono::Datelike::year(&manifest.spec.start);
+            p.0.insert("year".into(), first_year.to_string());
+            p.0.insert("quarter".into(), "4".into()); // the last quarter of the first year: in both spans
+            let sql = filtered_sql(&p);
+            let a = time_on(base, threads, &sql, rounds.rounds, rounds.warmup)?;
+            let b = time_on(&doubled, threads, &sql, rounds.rounds, rounds.warmup)?;
+            let ratio = b.p50 / a.p50.max(1e-9);
+            Some(PartitionGrowth {
+                partitions: (partitions_of(base)?, partitions_of(&doubled)?),
+                rows: (rows, rows * 2),
+                p50_ms: (a.p50, b.p50),
+                ratio,
+                target_met: targets::partition_growth_met(ratio),
+            })
+        }
+        _ => None,
+    };
+    std::fs::create_dir_all(report_dir)
+        .with_context(|| format!("creating {}", report_dir.display()))?;
+    let csv_path = report_dir.join("scaling.csv");
+    let mut csv = String::from("rows,partitions,query,p50_ms,p95_ms,min_ms,max_ms\n");
+    for p in &points {
+        csv.push_str(&format!(
+            "{},{},{},{:.3},{:.3},{:.3},{:.3}\n",
+            p.rows, p.partitions, p.query, p.stats.p50, p.stats.p95, p.stats.min, p.stats.max
+        ));
+    }
+    std::fs::write(&csv_path, csv).with_context(|| format!("writing {}", csv_path.display()))?;
+    let svg = report_dir.join("scaling.svg");
+    super::chart::latency_chart(&svg, "olap: p50 latency vs data size (2 threads)", &series)?;
+    Ok(ScalingStudy {
+        points,
+        growth,
+        partition_growth,
+        csv: Some(csv_path.display().to_string()),
+        chart: Some(svg.display().to_string()),
+    })
+}
+
+/// A data set like `like` with `rows` rows (and span end), reused when present.
+pub fn ensure_data_set(
+    dir: &Path,
+    like: &Manifest,
+    rows: u64,
+    end: Option<chrono::NaiveDate>,
+    threads: usize,
+) -> Result<PathBuf> {
+    let mut spec = like.spec.clone();
+    spec.rows = rows;
+    if let Some(e) = end {
+        spec.end = e;
+    }
+    if let Ok(m) = Manifest::load(dir)
+        && m.spec == spec
+        && m.storage.partition_by == like.storage.partition_by
+    {
+        return Ok(dir.to_path_buf());
+    }
+    tracing::info!(
+        "olap: generating {} rows into {} for the scaling study",
+        human_count(rows),
+        dir.display()
+    );
+    let cfg = GenerateConfig {
+        spec,
+        storage: StorageSpec {
+            formats: vec![FileFormat::Parquet],
+            ..like.storage.clone()
+        },
+        slice: Slice::WHOLE,
+        output: dir.to_path_buf(),
+        threads,
+        force: true,
+    };
+    generate(&cfg)?;
+    Ok(dir.to_path_buf())
 }
 
 /// The data sets of a scaling study: `base` directory plus `-scaling/<rows>`.
@@ -192,9 +465,35 @@ pub struct ConcurrencyCase {
     /// Queries per second, single and concurrent.
     pub single_qps: f64,
     pub concurrent_qps: f64,
-    /// Only partition-filtered queries have the < 2x target.
+    /// Only partition-filtered queries have a slowdown target
+    /// (`targets::MAX_CONCURRENT_SLOWDOWN`).
     pub target: Option<f64>,
     pub target_met: Option<bool>,
+}
+
+/// The concurrency study: a partition-filtered query (with its slowdown
+/// target) and a full scan (throughput only), `clients` at once vs alone.
+pub fn concurrency_study(
+    engine: &Engine,
+    params: &Params,
+    clients: usize,
+    rounds: usize,
+) -> Result<Vec<ConcurrencyCase>> {
+    let cases = [
+        ("partition_pruning", Some(targets::MAX_CONCURRENT_SLOWDOWN)),
+        ("revenue_by_region_year", None),
+    ];
+    let pb = progress_bar(cases.len() as u64, "concurrency", false);
+    let mut out = Vec::new();
+    for (id, target) in cases {
+        pb.set_message(id);
+        out.push(concurrency_case(
+            engine, id, 0, params, clients, rounds, target,
+        )?);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    Ok(out)
 }
 
 pub fn concurrency_case(
@@ -232,6 +531,6 @@ pub fn concurrency_case(
         concurrent: c,
         slowdown,
         target,
-        target_met: target.map(|t| slowdown < t),
+        target_met: target.map(|_| targets::slowdown_met(slowdown)),
     })
 }

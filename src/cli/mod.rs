@@ -1,6 +1,7 @@
 //! The command line: one module per subcommand, each an `Args` struct and a
-//! `run(args)`. Flags are validated by clap value parsers, then turned into a
-//! typed config before any I/O.
+//! `run(args)` that turns flags into a typed config, makes one library call,
+//! renders the result and returns the exit code. Flag types shared by
+//! several subcommands live here; no subcommand module uses another.
 
 pub mod analyze;
 pub mod benchmark;
@@ -8,7 +9,20 @@ pub mod demo;
 pub mod generate;
 pub mod validate;
 
+use std::path::PathBuf;
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
+
+use crate::query::engine::EngineConfig;
+use crate::report::OutputFormat;
+use crate::storage::{Codec, FileFormat};
+use crate::util::default_threads;
+
+/// Exit codes, for `--help` and the README.
+pub const EXIT_CODES: &str = "Exit codes: 0 ok · 1 a check, target or regression failed · \
+2 bad input or usage (flags, ids, a data set that is missing, damaged or not olap's) · \
+3 a runtime or environment error (I/O, a full disk, DuckDB).";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -18,9 +32,16 @@ use clap::{Parser, Subcommand};
     about = "Generate a retail star schema, query it with DuckDB, profile and benchmark it",
     long_about = "olap generates a reproducible retail star schema as Hive-partitioned Parquet and CSV, \
 runs a catalog of analytical queries through embedded DuckDB with EXPLAIN ANALYZE profiling, \
-and benchmarks them against p95 targets."
+and benchmarks them against p95 targets.",
+    after_help = EXIT_CODES
 )]
 pub struct Cli {
+    /// Only results and errors: no progress bars or notes (RUST_LOG overrides).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More detail on stderr: -v timings of each stage, -vv everything.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -39,6 +60,18 @@ pub enum Command {
     Validate(validate::Args),
 }
 
+impl Cli {
+    /// The log filter the flags ask for: info by default (notes and progress).
+    pub fn log_level(&self) -> &'static str {
+        match (self.quiet, self.verbose) {
+            (true, _) => "warn",
+            (false, 0) => "info",
+            (false, 1) => "debug",
+            _ => "trace",
+        }
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Generate(a) => generate::run(a),
@@ -46,5 +79,80 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Benchmark(a) => benchmark::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Validate(a) => validate::run(a),
+    }
+}
+
+/// `--threads`: 1..=1024.
+pub fn parse_threads(s: &str) -> Result<usize, String> {
+    let n: usize = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a thread count"))?;
+    if !(1..=1024).contains(&n) {
+        return Err("threads must be between 1 and 1024".into());
+    }
+    Ok(n)
+}
+
+/// `--format table|json|markdown`.
+pub fn output_format() -> impl TypedValueParser<Value = OutputFormat> {
+    PossibleValuesParser::new(OutputFormat::NAMES)
+        .map(|s| OutputFormat::parse(&s).expect("a listed name"))
+}
+
+/// `--storage parquet|csv`.
+pub fn storage_format() -> impl TypedValueParser<Value = FileFormat> {
+    PossibleValuesParser::new(FileFormat::ALL.map(FileFormat::name))
+        .map(|s| FileFormat::from_name(&s).expect("a listed name"))
+}
+
+/// `--compression snappy|zstd|none`.
+pub fn codec() -> impl TypedValueParser<Value = Codec> {
+    PossibleValuesParser::new(Codec::ALL.map(Codec::name))
+        .map(|s| Codec::from_name(&s).expect("a listed name"))
+}
+
+/// Engine flags shared by analyze and benchmark.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EngineArgs {
+    /// Data set directory (made by `olap generate`).
+    #[arg(long, default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Storage to query.
+    #[arg(long, value_parser = storage_format(), default_value = "parquet")]
+    pub storage: FileFormat,
+    /// DuckDB threads (default: all cores).
+    #[arg(long, value_parser = parse_threads, allow_hyphen_values = true)]
+    pub threads: Option<usize>,
+    /// DuckDB memory limit, e.g. 4GB.
+    #[arg(long)]
+    pub memory_limit: Option<String>,
+    /// Load the tables into native DuckDB tables in this database file first
+    /// (for comparison with querying the files directly).
+    #[arg(long)]
+    pub load: Option<PathBuf>,
+}
+
+impl EngineArgs {
+    pub fn config(&self) -> EngineConfig {
+        EngineConfig {
+            data_dir: self.data_dir.clone(),
+            storage: self.storage,
+            threads: self.threads.unwrap_or_else(default_threads),
+            memory_limit: self.memory_limit.clone(),
+            load_into: self.load.clone(),
+        }
+    }
+}
+
+/// Catalog entries named on the command line (all of them when none are).
+pub fn catalog_specs(
+    ids: &[String],
+) -> anyhow::Result<Vec<&'static crate::query::catalog::QuerySpec>> {
+    use crate::query::catalog::{CATALOG, lookup};
+    if ids.is_empty() {
+        Ok(CATALOG.iter().collect())
+    } else {
+        ids.iter().map(|id| lookup(id)).collect()
     }
 }

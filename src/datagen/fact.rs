@@ -21,13 +21,13 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{Date32Array, Decimal128Array, Int16Array, Int32Array, Int64Array, RecordBatch};
+use arrow::array::{Date32Array, Int16Array, Int32Array, Int64Array, RecordBatch};
 
 use super::calendar::Day;
 use super::customer::{Customers, payment_by_channel};
 use super::product::Catalogue;
 use super::rng::{Alias, Stream};
-use crate::model::{MONEY_PRECISION, MONEY_SCALE, Table};
+use crate::model::{Table, money_array};
 
 /// Line items per transaction: 1:35% 2:25% 3:16% 4:10% 5:6% 6:4% 7:2% 8:2%.
 const ITEMS: [(u8, u16); 8] = [
@@ -209,13 +209,6 @@ impl Columns {
     }
 
     fn into_batch(self) -> RecordBatch {
-        let money = |v: Vec<i128>| {
-            Arc::new(
-                Decimal128Array::from(v)
-                    .with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)
-                    .expect("valid decimal"),
-            )
-        };
         RecordBatch::try_new(
             Table::SalesFact.schema(),
             vec![
@@ -228,11 +221,11 @@ impl Columns {
                 Arc::new(Int32Array::from(self.customer)),
                 Arc::new(Int32Array::from(self.payment)),
                 Arc::new(Int16Array::from(self.quantity)),
-                money(self.unit_price),
-                money(self.revenue),
-                money(self.cost),
-                money(self.discount),
-                money(self.profit),
+                money_array(self.unit_price),
+                money_array(self.revenue),
+                money_array(self.cost),
+                money_array(self.discount),
+                money_array(self.profit),
             ],
         )
         .expect("sales_fact batch matches its schema")

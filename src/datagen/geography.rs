@@ -12,7 +12,7 @@ use arrow::array::{ArrayRef, Float64Array, Int32Array, RecordBatch, StringArray}
 
 use super::names::UniqueNames;
 use super::rng::{Stream, below, unit};
-use crate::model::Table;
+use crate::model::{REGIONS, Table};
 
 /// A country: region, name, ISO code, inner box (lat, lon) and market weight.
 #[derive(Debug, Clone, Copy)]
@@ -43,11 +43,11 @@ const fn c(
     }
 }
 
-const NA: &str = "North America";
-const EU: &str = "Europe";
-const AP: &str = "Asia Pacific";
-const LA: &str = "Latin America";
-const ME: &str = "Middle East & Africa";
+const NA: &str = REGIONS[0];
+const EU: &str = REGIONS[1];
+const AP: &str = REGIONS[2];
+const LA: &str = REGIONS[3];
+const ME: &str = REGIONS[4];
 
 /// The countries, grouped by region. Weights are market sizes (share of sales).
 pub const COUNTRIES: [Country; 28] = [
@@ -95,8 +95,7 @@ pub const COUNTRIES: [Country; 28] = [
     c(ME, "Israel", "IL", (31.0, 32.8), (34.8, 35.4), 0.6),
 ];
 
-/// Default number of cities (rows of `dim_geography`).
-pub const DEFAULT_CITIES: u32 = 5_000;
+pub use crate::model::DEFAULT_CITIES;
 
 #[derive(Debug, Clone)]
 pub struct City {

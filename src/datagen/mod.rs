@@ -18,7 +18,6 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{BooleanArray, Date32Array, Int32Array, RecordBatch, StringArray};
-use chrono::NaiveDate;
 
 use crate::model::Table;
 use calendar::Day;
@@ -27,43 +26,7 @@ use fact::{Allocation, FactGenerator};
 use geography::Geography;
 use product::Catalogue;
 
-/// What to generate. Validated by the CLI before it gets here.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct GenSpec {
-    pub seed: u64,
-    pub rows: u64,
-    pub start: NaiveDate,
-    pub end: NaiveDate,
-    pub customers: u32,
-    pub products: u32,
-    pub cities: u32,
-}
-
-impl GenSpec {
-    pub const DEFAULT_SEED: u64 = 42;
-    pub const DEFAULT_CUSTOMERS: u32 = 1_000_000;
-    pub const DEFAULT_PRODUCTS: u32 = 10_000;
-
-    pub fn default_start() -> NaiveDate {
-        NaiveDate::from_ymd_opt(2021, 1, 1).expect("valid date")
-    }
-    pub fn default_end() -> NaiveDate {
-        NaiveDate::from_ymd_opt(2023, 12, 31).expect("valid date")
-    }
-
-    /// The defaults with `rows` fact rows.
-    pub fn with_rows(rows: u64) -> GenSpec {
-        GenSpec {
-            seed: Self::DEFAULT_SEED,
-            rows,
-            start: Self::default_start(),
-            end: Self::default_end(),
-            customers: Self::DEFAULT_CUSTOMERS,
-            products: Self::DEFAULT_PRODUCTS,
-            cities: geography::DEFAULT_CITIES,
-        }
-    }
-}
+pub use crate::model::GenSpec;
 
 /// The whole star schema, ready to produce batches.
 pub struct Star {
@@ -144,6 +107,21 @@ impl Star {
     }
 }
 
+impl crate::model::BatchSource for Star {
+    fn rows(&self, table: Table) -> u64 {
+        Star::rows(self, table)
+    }
+    fn batch(&self, table: Table, range: Range<u64>) -> RecordBatch {
+        Star::batch(self, table, range)
+    }
+    fn fact_days(&self) -> (Vec<(i32, u32)>, Vec<u64>) {
+        (
+            self.days.iter().map(|d| (d.year, d.month)).collect(),
+            self.fact_day_starts(),
+        )
+    }
+}
+
 fn time_batch(days: &[Day]) -> RecordBatch {
     RecordBatch::try_new(
         Table::DimTime.schema(),
@@ -188,8 +166,36 @@ fn time_batch(days: &[Day]) -> RecordBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::checksum::batch_checksum;
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::{Decimal128Type, Int16Type, Int32Type, Int64Type};
+
+    #[test]
+    fn checksum_is_split_invariant_and_sensitive() {
+        let mut spec = GenSpec::with_rows(5_000);
+        spec.customers = 10_000;
+        spec.products = 500;
+        spec.cities = 200;
+        let star = Star::new(spec);
+        let whole = batch_checksum(&star.batch(Table::SalesFact, 0..5_000)).unwrap();
+        let parts = batch_checksum(&star.batch(Table::SalesFact, 0..1_234))
+            .unwrap()
+            .wrapping_add(batch_checksum(&star.batch(Table::SalesFact, 1_234..5_000)).unwrap());
+        assert_eq!(whole, parts);
+        let fewer = batch_checksum(&star.batch(Table::SalesFact, 0..4_999)).unwrap();
+        assert_ne!(whole, fewer);
+        for t in Table::ALL {
+            let rows = star.rows(t);
+            batch_checksum(&star.batch(t, 0..rows)).unwrap();
+        }
+    }
+
+    fn col<T: arrow::datatypes::ArrowPrimitiveType>(
+        b: &RecordBatch,
+        name: &str,
+    ) -> arrow::array::PrimitiveArray<T> {
+        b.column_by_name(name).unwrap().as_primitive::<T>().clone()
+    }
 
     fn small(rows: u64) -> Star {
         let mut spec = GenSpec::with_rows(rows);
@@ -215,30 +221,10 @@ mod tests {
     fn money_arithmetic_and_transactions_hold() {
         let star = small(30_000);
         let b = star.batch(Table::SalesFact, 0..30_000);
-        let i64c = |n: &str| {
-            b.column_by_name(n)
-                .unwrap()
-                .as_primitive::<Int64Type>()
-                .clone()
-        };
-        let i32c = |n: &str| {
-            b.column_by_name(n)
-                .unwrap()
-                .as_primitive::<Int32Type>()
-                .clone()
-        };
-        let i16c = |n: &str| {
-            b.column_by_name(n)
-                .unwrap()
-                .as_primitive::<Int16Type>()
-                .clone()
-        };
-        let dec = |n: &str| {
-            b.column_by_name(n)
-                .unwrap()
-                .as_primitive::<Decimal128Type>()
-                .clone()
-        };
+        let i64c = |n: &str| col::<Int64Type>(&b, n);
+        let i32c = |n: &str| col::<Int32Type>(&b, n);
+        let i16c = |n: &str| col::<Int16Type>(&b, n);
+        let dec = |n: &str| col::<Decimal128Type>(&b, n);
         let (txn, line, geo, cust, pay) = (
             i64c("transaction_id"),
             i16c("line_item_id"),

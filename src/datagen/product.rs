@@ -9,15 +9,13 @@
 
 use std::sync::Arc;
 
-use arrow::array::{
-    BooleanArray, Date32Array, Decimal128Array, Int32Array, RecordBatch, StringArray,
-};
+use arrow::array::{BooleanArray, Date32Array, Int32Array, RecordBatch, StringArray};
 use chrono::NaiveDate;
 
 use super::calendar::date32;
 use super::names::{ADJECTIVES, BRAND_PARTS_A, BRAND_PARTS_B};
 use super::rng::{Alias, Stream, below, unit};
-use crate::model::{MONEY_PRECISION, MONEY_SCALE, Table};
+use crate::model::{Table, money_array};
 
 pub struct Subcategory {
     pub name: &'static str,
@@ -639,13 +637,6 @@ impl Catalogue {
                 cur.push(i + 1 == p.versions.len());
             }
         }
-        let money = |v: Vec<i128>| {
-            Arc::new(
-                Decimal128Array::from(v)
-                    .with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)
-                    .expect("valid decimal"),
-            )
-        };
         RecordBatch::try_new(
             Table::DimProduct.schema(),
             vec![
@@ -655,8 +646,8 @@ impl Catalogue {
                 Arc::new(StringArray::from(cat)),
                 Arc::new(StringArray::from(subc)),
                 Arc::new(StringArray::from(brand)),
-                money(price),
-                money(cost),
+                money_array(price),
+                money_array(cost),
                 Arc::new(Date32Array::from(eff)),
                 Arc::new(Date32Array::from(exp)),
                 Arc::new(BooleanArray::from(cur)),

@@ -5,13 +5,7 @@
 //! from row to row, so any chunk of any table can be generated alone, in any
 //! order, on any thread, and the bytes come out the same.
 
-/// The SplitMix64 finaliser: a fast bijective 64-bit mixer with full avalanche.
-#[inline(always)]
-pub fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
+pub use crate::util::mix64;
 
 const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
 

@@ -1,15 +1,88 @@
 //! The star schema: every table's Arrow schema, defined once and used by the
 //! generator, the writers, the DuckDB views, `validate` and the docs.
 
+use std::ops::Range;
 use std::sync::{Arc, LazyLock};
 
+use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use chrono::NaiveDate;
+
+/// The regions of `dim_geography`, in the order the generator lists them.
+pub const REGIONS: [&str; 5] = [
+    "North America",
+    "Europe",
+    "Asia Pacific",
+    "Latin America",
+    "Middle East & Africa",
+];
+
+/// Cities in `dim_geography`.
+pub const DEFAULT_CITIES: u32 = 5_000;
+
+/// What to generate: the identity of a data set's content (with the storage
+/// settings, in the manifest). Validated by the command line before use.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GenSpec {
+    pub seed: u64,
+    pub rows: u64,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub customers: u32,
+    pub products: u32,
+    pub cities: u32,
+}
+
+impl GenSpec {
+    pub const DEFAULT_SEED: u64 = 42;
+    pub const DEFAULT_ROWS: u64 = 10_000_000;
+    pub const DEFAULT_CUSTOMERS: u32 = 1_000_000;
+    pub const DEFAULT_PRODUCTS: u32 = 10_000;
+    pub const DEFAULT_START: NaiveDate = NaiveDate::from_ymd_opt(2021, 1, 1).expect("valid date");
+    pub const DEFAULT_END: NaiveDate = NaiveDate::from_ymd_opt(2023, 12, 31).expect("valid date");
+
+    /// The defaults with `rows` fact rows.
+    pub fn with_rows(rows: u64) -> GenSpec {
+        GenSpec {
+            seed: Self::DEFAULT_SEED,
+            rows,
+            start: Self::DEFAULT_START,
+            end: Self::DEFAULT_END,
+            customers: Self::DEFAULT_CUSTOMERS,
+            products: Self::DEFAULT_PRODUCTS,
+            cities: DEFAULT_CITIES,
+        }
+    }
+}
+
+/// The seam between generating and storing: anything that yields any row
+/// range of any table as an Arrow batch. The generator implements it; the
+/// writers consume it (and their tests feed it synthetic batches).
+pub trait BatchSource: Sync {
+    /// Rows of `table` in the whole data set.
+    fn rows(&self, table: Table) -> u64;
+    /// Rows `range` of `table`.
+    fn batch(&self, table: Table, range: Range<u64>) -> RecordBatch;
+    /// (year, month) of each day of the span, in order, and the first fact
+    /// row of each day plus the total at the end (one more entry than days).
+    /// Fact rows are sorted by date, so partitions are contiguous row ranges.
+    fn fact_days(&self) -> (Vec<(i32, u32)>, Vec<u64>);
+}
 
 /// Money is exact: DECIMAL(18,2) (Parquet INT64 + DECIMAL logical type), so sums
 /// are identical on every run, engine and thread count.
 pub const MONEY: DataType = DataType::Decimal128(MONEY_PRECISION, MONEY_SCALE);
 pub const MONEY_PRECISION: u8 = 18;
 pub const MONEY_SCALE: i8 = 2;
+/// Cents as a [`MONEY`] column.
+pub fn money_array(cents: Vec<i128>) -> arrow::array::ArrayRef {
+    Arc::new(
+        arrow::array::Decimal128Array::from(cents)
+            .with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)
+            .expect("valid decimal"),
+    )
+}
+
 /// Payment fees are percentages with two decimals.
 pub const PERCENT: DataType = DataType::Decimal128(5, 2);
 

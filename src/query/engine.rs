@@ -2,9 +2,10 @@
 //!
 //! Tables are registered as views over the exact files the manifest lists
 //! (never a glob: a stray file is not silently read, a missing one is an
-//! error). The fact view exposes the Hive partition columns as INTEGERs and
-//! derives the ones the layout does not have from `date`, so every query can
-//! use year, quarter and month whatever the partitioning.
+//! error). The fact view exposes the partition columns as INTEGERs (one
+//! scan per partition, its keys as constants: see [`scan_sql`]) and derives
+//! the ones the layout does not have from `date`, so every query can use
+//! year, quarter and month whatever the partitioning.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,7 @@ use duckdb::Connection;
 use crate::bail_user;
 use crate::model::{PartitionKey, Table, sql_type};
 use crate::storage::FileFormat;
+use crate::storage::layout::partition_values;
 use crate::storage::manifest::Manifest;
 
 /// How to open the engine.
@@ -39,36 +41,49 @@ fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
+/// A file's Hive key values.
+type HiveKeys = Vec<(PartitionKey, i32)>;
+
+/// The files of `table` in `format`, absolute, each with its Hive key
+/// values, in the manifest's order; a listed file that is missing is an error.
 fn file_list(
     dir: &Path,
     manifest: &Manifest,
     table: Table,
     format: FileFormat,
-) -> Result<Vec<String>> {
+) -> Result<Vec<(String, HiveKeys)>> {
     let entry = manifest
         .table(table)
         .with_context(|| format!("manifest lists no {}", table.name()))?;
-    let files: Vec<String> = entry
-        .files_of(format)
-        .map(|f| {
-            let p = dir.join(&f.path);
-            std::path::absolute(&p)
-                .unwrap_or(p)
-                .to_string_lossy()
-                .to_string()
-        })
-        .collect();
-    for f in &files {
-        if !Path::new(f).exists() {
+    let mut files = Vec::new();
+    for f in entry.files_of(format) {
+        let p = dir.join(&f.path);
+        let abs = std::path::absolute(&p).unwrap_or(p);
+        if !abs.exists() {
             bail_user!(
-                "{f} is listed in the manifest but missing: the data set is damaged; run `olap validate` or regenerate it"
+                "{} is listed in the manifest but missing: the data set is damaged; run `olap validate` or regenerate it",
+                abs.display()
             );
         }
+        files.push((abs.to_string_lossy().to_string(), partition_values(&f.path)));
     }
     Ok(files)
 }
 
+/// Fact partitions up to which the fact view is one scan per partition;
+/// past it (a century by month) planning a union that wide costs more than
+/// it saves, and the view reads every file with Hive partitioning instead.
+pub const MAX_UNION_PARTITIONS: usize = 256;
+
 /// The SQL that reads `table` from its files.
+///
+/// The fact table of a partitioned data set is a `UNION ALL` of one scan per
+/// partition with the partition keys as constants. DuckDB then knows each
+/// scan's row count from its Parquet metadata (a Hive-partitioned scan of
+/// all files is estimated at one row once a partition filter applies, which
+/// puts the fact table on the build side of joins), and the optimizer drops
+/// the scans a filter on year/quarter/month excludes, so pruning stays
+/// visible in the plan: the scans that remain name their files.
 pub fn scan_sql(
     dir: &Path,
     manifest: &Manifest,
@@ -76,67 +91,90 @@ pub fn scan_sql(
     format: FileFormat,
 ) -> Result<String> {
     let files = file_list(dir, manifest, table, format)?;
-    let list = format!(
-        "[{}]",
-        files
-            .iter()
-            .map(|f| quote(f))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let keys = if table.is_fact() {
-        manifest.storage.partition_by.clone()
-    } else {
-        Vec::new()
-    };
-    let hive = if keys.is_empty() {
-        "hive_partitioning = false".to_string()
-    } else {
-        format!(
-            "hive_partitioning = true, hive_types = {{{}}}",
-            keys.iter()
-                .map(|k| format!("'{}': INTEGER", k.name()))
+    let read = |files: &[&str], hive: &str| -> String {
+        let list = format!(
+            "[{}]",
+            files
+                .iter()
+                .map(|f| quote(f))
                 .collect::<Vec<_>>()
                 .join(", ")
-        )
-    };
-    let read = match format {
-        FileFormat::Parquet => format!("read_parquet({list}, {hive})"),
-        FileFormat::Csv => {
-            let cols = table
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| format!("{}: {}", quote(f.name()), quote(&sql_type(f.data_type()))))
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!(
-                "read_csv({list}, header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"', columns = {{{cols}}}, {hive})"
-            )
+        );
+        match format {
+            FileFormat::Parquet => format!("read_parquet({list}{hive})"),
+            FileFormat::Csv => {
+                let cols = table
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| format!("{}: {}", quote(f.name()), quote(&sql_type(f.data_type()))))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!(
+                    "read_csv({list}, header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"', columns = {{{cols}}}{hive})"
+                )
+            }
         }
     };
+    let all: Vec<&str> = files.iter().map(|(f, _)| f.as_str()).collect();
     if !table.is_fact() {
-        return Ok(format!("SELECT * FROM {read}"));
+        return Ok(format!("SELECT * FROM {}", read(&all, "")));
     }
-    let fact_cols: Vec<String> = table
+    let columns: Vec<String> = table
         .schema()
         .fields()
         .iter()
         .map(|f| f.name().clone())
         .collect();
-    let mut select = fact_cols.join(", ");
-    for k in PartitionKey::ALL {
-        if keys.contains(&k) {
-            select.push_str(&format!(", {}", k.name()));
-        } else {
-            select.push_str(&format!(
-                ", CAST({}(date) AS INTEGER) AS {}",
-                k.name(),
-                k.name()
-            ));
+    let columns = columns.join(", ");
+    let keys = &manifest.storage.partition_by;
+    // Each partition key: a constant, the Hive column, or derived from the date.
+    let select = |value: &dyn Fn(PartitionKey) -> Option<String>| -> String {
+        let mut select = columns.clone();
+        for k in PartitionKey::ALL {
+            let expr = value(k).unwrap_or_else(|| format!("CAST({}(date) AS INTEGER)", k.name()));
+            select.push_str(&format!(", {expr} AS {}", k.name()));
+        }
+        select
+    };
+    let mut partitions: Vec<(&HiveKeys, Vec<&str>)> = Vec::new();
+    for (f, values) in &files {
+        match partitions.last_mut() {
+            Some((v, list)) if *v == values => list.push(f),
+            _ => partitions.push((values, vec![f])),
         }
     }
-    Ok(format!("SELECT {select} FROM {read}"))
+    if keys.is_empty() || partitions.len() > MAX_UNION_PARTITIONS {
+        let hive = if keys.is_empty() {
+            ", hive_partitioning = false".to_string()
+        } else {
+            format!(
+                ", hive_partitioning = true, hive_types = {{{}}}",
+                keys.iter()
+                    .map(|k| format!("'{}': INTEGER", k.name()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let sel = select(&|k| keys.contains(&k).then(|| k.name().to_string()));
+        return Ok(format!("SELECT {sel} FROM {}", read(&all, &hive)));
+    }
+    Ok(partitions
+        .iter()
+        .map(|(values, list)| {
+            let sel = select(&|k| {
+                values
+                    .iter()
+                    .find(|(pk, _)| *pk == k)
+                    .map(|(_, v)| format!("CAST({v} AS INTEGER)"))
+            });
+            format!(
+                "SELECT {sel} FROM {}",
+                read(list, ", hive_partitioning = false")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\nUNION ALL\n"))
 }
 
 impl Engine {
@@ -223,13 +261,9 @@ impl Engine {
             .filter_map(|t| self.manifest.table(*t))
             .map(|t| t.rows)
             .sum();
-        let bar = indicatif::ProgressBar::new(total).with_style(
-            indicatif::ProgressStyle::with_template("{spinner:.green} loading {msg:14} [{bar:30.cyan/blue}] {human_pos}/{human_len} rows  {elapsed}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
+        let bar = crate::util::progress_bar(total, "loading", true);
         for t in Table::ALL {
-            bar.set_message(t.name());
+            tracing::debug!("loading {}", t.name());
             let sql = scan_sql(
                 &self.config.data_dir,
                 &self.manifest,

@@ -1,4 +1,4 @@
-//! The data set's invariants (DESIGN.md) as SQL: each query counts the rows
+//! The data set's invariants (README "The data model", docs/architecture.md) as SQL: each query counts the rows
 //! that break one rule, so `olap validate` can name every violation.
 
 /// (name, SQL returning the number of violating rows).

@@ -2,10 +2,12 @@
 //! over Parquet or CSV, native tables), the query catalog, the EXPLAIN
 //! ANALYZE profiler and the concurrent executor.
 
+pub mod analyze;
 pub mod catalog;
 pub mod engine;
 pub mod execute;
 pub mod invariants;
 pub mod log;
 pub mod profile;
+pub mod results;
 pub mod run;

@@ -16,7 +16,16 @@ use duckdb::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use super::engine::query;
+use super::execute::{Execution, execute};
+use crate::storage::layout::{partition_dir, partition_values};
+
+/// DuckDB's extra-info keys of a file scan.
+const FILENAMES: &str = "Filename(s)";
+const SCANNING_FILES: &str = "Scanning Files";
+const TOTAL_FILES_READ: &str = "Total Files Read";
 
 /// One operator of the executed plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +46,56 @@ impl Operator {
     pub fn is_scan(&self) -> bool {
         self.name.contains("SCAN")
     }
+    /// The table a scan reads, from its file names ("sales_fact", "dim_time").
+    pub fn scan_table(&self) -> Option<String> {
+        let files = self.details.get(FILENAMES)?;
+        let first = files.split(", ").next().unwrap_or("");
+        let table = first
+            .split('/')
+            .rev()
+            .find(|seg| seg.starts_with("sales_fact") || seg.starts_with("dim_"))
+            .unwrap_or(first);
+        Some(
+            table
+                .trim_end_matches(".parquet")
+                .trim_end_matches(".csv")
+                .to_string(),
+        )
+    }
+
+    /// The Hive partition a fact scan reads, when it reads one
+    /// ("year=2023 quarter=4").
+    pub fn scan_partition(&self) -> Option<String> {
+        let files = self.details.get(FILENAMES)?;
+        let dirs: BTreeSet<&str> = files.split(", ").map(|f| partition_dir(f.trim())).collect();
+        let [dir] = dirs.into_iter().collect::<Vec<_>>()[..] else {
+            return None;
+        };
+        let keys = partition_values(dir);
+        (!keys.is_empty()).then(|| {
+            keys.iter()
+                .map(|(k, v)| format!("{}={v}", k.name()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+    }
+
+    /// Files a scan read: "4/12" (of those it could read) or "12".
+    pub fn scan_files(&self) -> Option<&str> {
+        self.details
+            .get(SCANNING_FILES)
+            .or_else(|| self.details.get(TOTAL_FILES_READ))
+            .map(|s| s.as_str())
+    }
+
+    /// A scan's filters: (label, text) of the file (Hive) and row filters.
+    pub fn scan_filters(&self) -> Vec<(&'static str, &str)> {
+        [("file filters", "File Filters"), ("filters", "Filters")]
+            .into_iter()
+            .filter_map(|(label, k)| self.details.get(k).map(|v| (label, v.as_str())))
+            .collect()
+    }
+
     /// All operators of the subtree, depth first.
     pub fn walk(&self) -> Vec<&Operator> {
         let mut out = vec![self];
@@ -191,19 +250,19 @@ pub fn parse(json: &str, shape: DataSetShape) -> Result<Profile> {
     let mut listed = 0u64;
     let mut saw_fact = false;
     for op in all.iter().filter(|o| o.is_scan()) {
-        let files = op.details.get("Filename(s)").cloned().unwrap_or_default();
+        let files = op.details.get(FILENAMES).cloned().unwrap_or_default();
         if !files.contains("sales_fact") {
             continue;
         }
         saw_fact = true;
         let read = op
             .details
-            .get("Scanning Files")
+            .get(SCANNING_FILES)
             .and_then(|s| s.split('/').next())
             .and_then(|s| s.trim().parse::<u64>().ok())
             .or_else(|| {
                 op.details
-                    .get("Total Files Read")
+                    .get(TOTAL_FILES_READ)
                     .and_then(|s| s.trim().parse().ok())
             });
         if let Some(n) = read {
@@ -269,6 +328,37 @@ pub fn parse(json: &str, shape: DataSetShape) -> Result<Profile> {
 }
 
 /// Runs `EXPLAIN (ANALYZE, FORMAT json)` of `sql` and parses it.
+/// Executes `sql` once with DuckDB's profiler on and returns that
+/// execution (its wall latency and result) with its own profile: one
+/// execution, one profile. DuckDB writes the profile (the same JSON as
+/// `EXPLAIN (ANALYZE, FORMAT json)`) to a file when the query ends.
+pub fn execute_profiled(
+    conn: &Connection,
+    sql: &str,
+    shape: DataSetShape,
+) -> Result<(Execution, Profile)> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "olap-profile-{}-{}.json",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let quoted = format!("'{}'", path.to_string_lossy().replace('\'', "''"));
+    conn.execute_batch(&format!(
+        "SET enable_profiling = 'json'; SET profiling_output = {quoted};"
+    ))?;
+    let exec = execute(conn, sql);
+    let off = conn.execute_batch("SET enable_profiling = 'no_output'; RESET profiling_output;");
+    let text = std::fs::read_to_string(&path);
+    let _ = std::fs::remove_file(&path);
+    let exec = exec?;
+    off?;
+    let text = text.with_context(|| format!("reading DuckDB's profile {}", path.display()))?;
+    Ok((exec, parse(&text, shape)?))
+}
+
+/// A profile of `sql` from a separate `EXPLAIN ANALYZE` execution (for
+/// figures such as bytes read, where the timing does not matter).
 pub fn profile(conn: &Connection, sql: &str, shape: DataSetShape) -> Result<Profile> {
     let batches = query(conn, &format!("EXPLAIN (ANALYZE, FORMAT json) {sql}"))?;
     let b = batches

@@ -6,20 +6,23 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
-use arrow::array::RecordBatch;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
+use chrono::Datelike;
 use serde::Serialize;
 
 use super::catalog::{Expectation, Params, QuerySpec, render};
 use super::engine::{Engine, EngineConfig};
 use super::execute::execute;
 use super::log::{LogEntry, QueryLog, now};
-use super::profile::{DataSetShape, Profile, profile};
+use super::profile::{DataSetShape, Profile, execute_profiled};
+use super::results::ResultSet;
 use crate::bail_user;
 use crate::error::UserError;
-use crate::model::Table;
+use crate::model::{PartitionKey, Table};
 use crate::storage::FileFormat;
+use crate::storage::layout::{partition_dir, partition_values};
 use crate::storage::manifest::Manifest;
+use crate::targets::{self, Check};
+use crate::util::human_bytes;
 
 /// Engines per storage, opened on first use.
 pub struct Engines {
@@ -65,10 +68,7 @@ pub fn shape(m: &Manifest, storage: FileFormat) -> DataSetShape {
         .table(Table::SalesFact)
         .map(|t| t.files_of(storage).map(|f| f.path.as_str()).collect())
         .unwrap_or_default();
-    let dirs: BTreeSet<&str> = files
-        .iter()
-        .map(|f| f.rsplit_once('/').map_or("", |x| x.0))
-        .collect();
+    let dirs: BTreeSet<&str> = files.iter().map(|f| partition_dir(f)).collect();
     DataSetShape {
         fact_files: files.len() as u64,
         partitions: if m.storage.partition_by.is_empty() {
@@ -79,26 +79,20 @@ pub fn shape(m: &Manifest, storage: FileFormat) -> DataSetShape {
     }
 }
 
-/// Partitions of the data set matching year (and quarter) filters.
-pub fn matching_partitions(m: &Manifest, year: i32, quarter: i32) -> u64 {
+/// Partitions of the data set matching a year (and quarter) filter.
+pub fn matching_partitions(m: &Manifest, year: i32, quarter: Option<i32>) -> u64 {
     let Some(t) = m.table(Table::SalesFact) else {
         return 0;
     };
     let mut dirs = BTreeSet::new();
     for f in t.files_of(m.storage.formats[0]) {
-        let kv: BTreeMap<&str, i32> = f
-            .path
-            .split('/')
-            .filter_map(|seg| seg.split_once('='))
-            .filter_map(|(k, v)| v.parse().ok().map(|v| (k, v)))
-            .collect();
-        let ok = kv.get("year").is_none_or(|&y| y == year)
-            && kv.get("quarter").is_none_or(|&q| q == quarter)
-            && kv
-                .get("month")
-                .is_none_or(|&mo| (mo - 1) / 3 + 1 == quarter);
+        let ok = partition_values(&f.path).iter().all(|&(k, v)| match k {
+            PartitionKey::Year => v == year,
+            PartitionKey::Quarter => quarter.is_none_or(|q| v == q),
+            PartitionKey::Month => quarter.is_none_or(|q| (v - 1) / 3 + 1 == q),
+        });
         if ok {
-            dirs.insert(f.path.rsplit_once('/').map_or("", |x| x.0).to_string());
+            dirs.insert(partition_dir(&f.path));
         }
     }
     dirs.len() as u64
@@ -111,19 +105,12 @@ pub struct VariantRun {
     pub sql: String,
     pub latency_ms: Option<f64>,
     pub result_rows: u64,
-    pub columns: Vec<String>,
-    /// All result rows, formatted.
-    pub rows: Vec<Vec<String>>,
+    /// Columns and rows of the result (numbers typed in JSON).
+    #[serde(flatten)]
+    pub result: ResultSet,
     pub profile: Option<Profile>,
     /// DuckDB's plan (EXPLAIN), when not executed.
     pub plan: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Check {
-    pub name: String,
-    pub passed: bool,
-    pub detail: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -151,32 +138,6 @@ pub struct RunOptions {
     pub params: Params,
 }
 
-/// Formats a result for display: column names and rows of text.
-pub fn format_rows(batches: &[RecordBatch]) -> (Vec<String>, Vec<Vec<String>>) {
-    let Some(first) = batches.first() else {
-        return (Vec::new(), Vec::new());
-    };
-    let columns = first
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    let opts = FormatOptions::default().with_null("NULL");
-    let mut rows = Vec::new();
-    for b in batches {
-        let fmts: Vec<ArrayFormatter> = b
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).expect("formattable"))
-            .collect();
-        for i in 0..b.num_rows() {
-            rows.push(fmts.iter().map(|f| f.value(i).to_string()).collect());
-        }
-    }
-    (columns, rows)
-}
-
 /// Runs ad-hoc SQL (from `--sql`); DuckDB's errors are the user's to fix.
 pub fn run_sql(
     engines: &mut Engines,
@@ -184,19 +145,10 @@ pub fn run_sql(
     opts: &RunOptions,
     log: Option<&QueryLog>,
 ) -> Result<QueryRun> {
-    let spec = QuerySpec {
-        id: "adhoc",
-        story: "-",
-        title: "Ad-hoc SQL",
-        about: "",
-        variants: &[],
-        storages: &[],
-        expect: Expectation::P95Ms(0),
-    };
     let run = run_variant(
         engines,
-        &spec,
-        "adhoc",
+        None,
+        ADHOC,
         sql.to_string(),
         opts.storage,
         opts,
@@ -205,7 +157,7 @@ pub fn run_sql(
     )
     .map_err(|e| UserError::new(format!("{e:#}")))?;
     Ok(QueryRun {
-        id: "adhoc".into(),
+        id: ADHOC.into(),
         story: "-".into(),
         title: "Ad-hoc SQL".into(),
         about: String::new(),
@@ -218,10 +170,15 @@ pub fn run_sql(
     })
 }
 
+/// The query id of ad-hoc SQL in logs and reports.
+pub const ADHOC: &str = "adhoc";
+
+/// Runs one SQL text; `spec` is `None` for ad-hoc SQL (which gets no
+/// profile unless asked for).
 #[allow(clippy::too_many_arguments)]
 fn run_variant(
     engines: &mut Engines,
-    spec: &QuerySpec,
+    spec: Option<&QuerySpec>,
     variant: &str,
     sql: String,
     storage: FileFormat,
@@ -238,27 +195,32 @@ fn run_variant(
         sql: sql.clone(),
         latency_ms: None,
         result_rows: 0,
-        columns: Vec::new(),
-        rows: Vec::new(),
+        result: ResultSet::default(),
         profile: None,
         plan: None,
     };
     if !opts.execute {
         let b = engine.query(&format!("EXPLAIN {sql}"))?;
-        let (_, rows) = format_rows(&b);
+        let plan = ResultSet::from_batches(&b, usize::MAX);
         run.plan = Some(
-            rows.into_iter()
-                .filter_map(|r| r.last().cloned())
+            plan.text()
+                .filter_map(|r| r.last().map(|s| s.to_string()))
                 .collect::<Vec<_>>()
                 .join("\n"),
         );
         return Ok(run);
     }
-    let exec = execute(engine.connection(), &sql);
+    // Entries whose checks need a profile get one from the timed execution itself.
+    let profiled = opts.profile || spec.is_some_and(|s| s.is_comparison());
+    let exec = if profiled {
+        execute_profiled(engine.connection(), &sql, shape).map(|(e, p)| (e, Some(p)))
+    } else {
+        execute(engine.connection(), &sql).map(|e| (e, None))
+    };
     let entry =
         |status: &str, err: Option<String>, ms: f64, rows: u64, p: Option<&Profile>| LogEntry {
             timestamp: now(),
-            query_id: spec.id.to_string(),
+            query_id: spec.map_or(ADHOC, |s| s.id).to_string(),
             variant: variant.to_string(),
             storage: storage.name().to_string(),
             parameters: parameters.clone(),
@@ -272,7 +234,7 @@ fn run_variant(
             status: status.to_string(),
             error: err,
         };
-    let exec = match exec {
+    let (exec, profile) = match exec {
         Ok(e) => e,
         Err(e) => {
             if let Some(log) = log {
@@ -283,10 +245,8 @@ fn run_variant(
     };
     run.latency_ms = Some(exec.latency_ms);
     run.result_rows = exec.rows();
-    (run.columns, run.rows) = format_rows(&exec.batches);
-    if opts.profile || spec.is_comparison() {
-        run.profile = Some(profile(engine.connection(), &sql, shape)?);
-    }
+    run.result = ResultSet::from_batches(&exec.batches, usize::MAX);
+    run.profile = profile;
     if let Some(log) = log {
         log.append(&entry(
             "ok",
@@ -312,10 +272,9 @@ pub fn run_query(
         id: spec.id.into(),
         story: spec.story.into(),
         title: spec.title.into(),
-        about: spec.about.replace(
-            "{window}",
-            parameters.get("window").map_or("3", |s| s.as_str()),
-        ),
+        about: spec
+            .about
+            .replace("{window}", &opts.params.int("window").to_string()),
         parameters: parameters.clone(),
         target: spec.expect.describe(),
         target_p95_ms: spec.target_ms(),
@@ -352,7 +311,7 @@ pub fn run_query(
             let sql = render(spec, vi, &opts.params);
             out.runs.push(run_variant(
                 engines,
-                spec,
+                Some(spec),
                 v.name,
                 sql,
                 storage,
@@ -368,63 +327,111 @@ pub fn run_query(
     Ok(out)
 }
 
+/// The pruning entry's checks, read from the executed plans: the
+/// year+quarter filter opens exactly the matching partitions, and so does
+/// the year filter, which must skip at least
+/// [`targets::MIN_YEAR_PRUNED_SHARE`] of the partitions where the span has
+/// enough years for that to be possible.
+fn pruning_checks(run: &QueryRun, manifest: &Manifest, params: &Params) -> Vec<Check> {
+    let profile = |variant: &str| {
+        run.runs
+            .iter()
+            .find(|r| r.variant == variant)
+            .and_then(|r| r.profile.as_ref())
+    };
+    let (year, quarter) = (params.int("year") as i32, params.int("quarter") as i32);
+    let mut out = Vec::new();
+    for (variant, q) in [("partition filter", Some(quarter)), ("year filter", None)] {
+        let Some(p) = profile(variant) else { continue };
+        let name = if q.is_some() {
+            "partition pruning"
+        } else {
+            "year filter pruning"
+        };
+        let filter = match q {
+            Some(q) => format!("year={year} AND quarter={q}"),
+            None => format!("year={year}"),
+        };
+        let (Some(scanned), true) = (p.partitions_scanned, p.partitions_total > 0) else {
+            out.push(Check::new(
+                name,
+                false,
+                "the data set is not partitioned: nothing can be pruned (generate with --partition-by year,quarter)",
+            ));
+            continue;
+        };
+        let expected = matching_partitions(manifest, year, q);
+        let mut detail = format!(
+            "{}; {expected} of {} partitions match {filter}",
+            p.pruning_line().unwrap_or_default(),
+            p.partitions_total
+        );
+        if q.is_some()
+            && !manifest
+                .storage
+                .partition_by
+                .contains(&PartitionKey::Quarter)
+            && !manifest.storage.partition_by.contains(&PartitionKey::Month)
+        {
+            detail.push_str(
+                " (partitioned by year only: a quarter filter can skip at most the other years)",
+            );
+        }
+        out.push(Check::new(name, scanned == expected, detail));
+        if q.is_none() {
+            let years = (manifest.spec.end.year() - manifest.spec.start.year() + 1) as f64;
+            let pruned = p.pruned_share().unwrap_or(0.0);
+            let most = 1.0 - 1.0 / years;
+            if most >= targets::MIN_YEAR_PRUNED_SHARE {
+                out.push(Check::new(
+                    format!(
+                        "year filter skips ≥ {:.0}% of partitions",
+                        targets::MIN_YEAR_PRUNED_SHARE * 100.0
+                    ),
+                    targets::year_pruning_met(pruned),
+                    format!("{:.1}% skipped over {years} years", pruned * 100.0),
+                ));
+            } else {
+                out.push(Check::new(
+                    "year filter skips as much as the span allows",
+                    scanned == expected,
+                    format!(
+                        "{:.1}% skipped; on a {years}-year span a year filter can skip at most {:.0}%, \
+                         so the ≥ {:.0}% target needs {}+ years (olap generate --start-date …)",
+                        pruned * 100.0,
+                        most * 100.0,
+                        targets::MIN_YEAR_PRUNED_SHARE * 100.0,
+                        targets::min_years_for_year_pruning()
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
 fn checks(spec: &QuerySpec, run: &QueryRun, manifest: &Manifest, params: &Params) -> Vec<Check> {
     let by = |storage: FileFormat| run.runs.iter().find(|r| r.storage == storage);
     match spec.expect {
-        Expectation::Pruning => {
-            let Some(p) = run.runs.first().and_then(|r| r.profile.as_ref()) else {
-                return Vec::new();
-            };
-            let year: i32 = params
-                .0
-                .get("year")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(2023);
-            let quarter: i32 = params
-                .0
-                .get("quarter")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(4);
-            let expected = matching_partitions(manifest, year, quarter);
-            match p.partitions_scanned {
-                Some(scanned) if p.partitions_total > 0 => {
-                    let mut detail = format!(
-                        "{}; {expected} of {} partitions match year={year} AND quarter={quarter}",
-                        p.pruning_line().unwrap_or_default(),
-                        p.partitions_total
-                    );
-                    if !manifest.storage.partition_by.contains(&crate::model::PartitionKey::Quarter)
-                        && !manifest.storage.partition_by.contains(&crate::model::PartitionKey::Month)
-                    {
-                        detail.push_str(" (partitioned by year only: a quarter filter can skip at most the other years)");
-                    }
-                    vec![Check { name: "partition pruning".into(), passed: scanned == expected, detail }]
-                }
-                _ => vec![Check {
-                    name: "partition pruning".into(),
-                    passed: false,
-                    detail: "the data set is not partitioned: nothing can be pruned (generate with --partition-by year,quarter)".into(),
-                }],
-            }
-        }
-        Expectation::ParquetSpeedup(x) => match (
+        Expectation::Pruning => pruning_checks(run, manifest, params),
+        Expectation::ParquetSpeedup => match (
             by(FileFormat::Parquet).and_then(|r| r.latency_ms),
             by(FileFormat::Csv).and_then(|r| r.latency_ms),
         ) {
             (Some(p), Some(c)) => {
                 let speedup = c / p.max(1e-9);
-                vec![Check {
-                    name: "Parquet vs CSV speed".into(),
-                    passed: speedup >= x,
-                    detail: format!(
-                        "Parquet {speedup:.1}x faster ({:.0} ms vs {:.0} ms; target ≥ {x:.0}x)",
-                        p, c
+                vec![Check::new(
+                    "Parquet vs CSV speed",
+                    targets::speedup_met(speedup),
+                    format!(
+                        "Parquet {speedup:.1}x faster ({p:.0} ms vs {c:.0} ms; target ≥ {:.0}x)",
+                        targets::MIN_PARQUET_SPEEDUP
                     ),
-                }]
+                )]
             }
             _ => Vec::new(),
         },
-        Expectation::ParquetBytesShare(max) => {
+        Expectation::ParquetBytesShare => {
             let bytes = |s| {
                 by(s)
                     .and_then(|r| r.profile.as_ref())
@@ -433,17 +440,17 @@ fn checks(spec: &QuerySpec, run: &QueryRun, manifest: &Manifest, params: &Params
             match (bytes(FileFormat::Parquet), bytes(FileFormat::Csv)) {
                 (Some(p), Some(c)) if c > 0 => {
                     let share = p as f64 / c as f64;
-                    vec![Check {
-                        name: "Parquet vs CSV bytes read".into(),
-                        passed: share < max,
-                        detail: format!(
+                    vec![Check::new(
+                        "Parquet vs CSV bytes read",
+                        targets::bytes_share_met(share),
+                        format!(
                             "Parquet read {} = {:.1}% of CSV's {} (target < {:.0}%)",
-                            crate::util::human_bytes(p),
+                            human_bytes(p),
                             share * 100.0,
-                            crate::util::human_bytes(c),
-                            max * 100.0
+                            human_bytes(c),
+                            targets::MAX_PARQUET_BYTES_SHARE * 100.0
                         ),
-                    }]
+                    )]
                 }
                 _ => Vec::new(),
             }

@@ -13,7 +13,7 @@ use arrow::datatypes::{
     DataType, Date32Type, Decimal128Type, Float64Type, Int16Type, Int32Type, Int64Type,
 };
 
-use crate::datagen::rng::mix64;
+use crate::util::mix64;
 
 const K: u64 = 0x9e37_79b9_7f4a_7c15;
 const NULL: u64 = 0x6e75_6c6c_6e75_6c6c;
@@ -106,31 +106,4 @@ pub fn to_hex(c: u64) -> String {
 
 pub fn from_hex(s: &str) -> Option<u64> {
     u64::from_str_radix(s, 16).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::datagen::{GenSpec, Star};
-    use crate::model::Table;
-
-    #[test]
-    fn checksum_is_split_invariant_and_sensitive() {
-        let mut spec = GenSpec::with_rows(5_000);
-        spec.customers = 10_000;
-        spec.products = 500;
-        spec.cities = 200;
-        let star = Star::new(spec);
-        let whole = batch_checksum(&star.batch(Table::SalesFact, 0..5_000)).unwrap();
-        let parts = batch_checksum(&star.batch(Table::SalesFact, 0..1_234))
-            .unwrap()
-            .wrapping_add(batch_checksum(&star.batch(Table::SalesFact, 1_234..5_000)).unwrap());
-        assert_eq!(whole, parts);
-        let fewer = batch_checksum(&star.batch(Table::SalesFact, 0..4_999)).unwrap();
-        assert_ne!(whole, fewer);
-        for t in Table::ALL {
-            let rows = star.rows(t);
-            batch_checksum(&star.batch(t, 0..rows)).unwrap();
-        }
-    }
 }

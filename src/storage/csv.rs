@@ -141,8 +141,11 @@ pub fn encode(batch: &RecordBatch, out: &mut Vec<u8>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::datagen::calendar::date32;
     use chrono::NaiveDate;
+
+    fn date32(d: NaiveDate) -> i32 {
+        (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days() as i32
+    }
 
     #[test]
     fn dates_and_decimals_format_exactly() {

@@ -5,7 +5,6 @@ use std::ops::Range;
 use std::path::PathBuf;
 
 use super::{FileFormat, Slice};
-use crate::datagen::calendar::Day;
 use crate::model::{PartitionKey, Table};
 
 pub const MANIFEST: &str = "manifest.json";
@@ -28,15 +27,18 @@ impl Partition {
     }
 }
 
-/// Groups consecutive days with equal key values. `day_starts` has one entry
-/// per day plus the total (see `Star::fact_day_starts`).
-pub fn partitions(keys: &[PartitionKey], days: &[Day], day_starts: &[u64]) -> Vec<Partition> {
+/// Groups consecutive days with equal key values. `days` are (year, month)
+/// per day; `day_starts` has one entry per day plus the total (see
+/// `BatchSource::fact_days`).
+pub fn partitions(
+    keys: &[PartitionKey],
+    days: &[(i32, u32)],
+    day_starts: &[u64],
+) -> Vec<Partition> {
     let mut out: Vec<Partition> = Vec::new();
-    for (d, day) in days.iter().enumerate() {
-        let values: Vec<(PartitionKey, i32)> = keys
-            .iter()
-            .map(|k| (*k, k.value(day.year, day.month)))
-            .collect();
+    for (d, &(year, month)) in days.iter().enumerate() {
+        let values: Vec<(PartitionKey, i32)> =
+            keys.iter().map(|k| (*k, k.value(year, month))).collect();
         let rows = day_starts[d]..day_starts[d + 1];
         match out.last_mut() {
             Some(p) if p.values == values => p.rows.end = rows.end,
@@ -46,13 +48,18 @@ pub fn partitions(keys: &[PartitionKey], days: &[Day], day_starts: &[u64]) -> Ve
     out
 }
 
-/// A file to write: table, format, relative path, rows.
-#[derive(Debug, Clone)]
-pub struct FilePlan {
-    pub table: Table,
-    pub format: FileFormat,
-    pub path: PathBuf,
-    pub rows: Range<u64>,
+/// The Hive key values in a data-set path ("…/year=2023/quarter=4/part-00000.parquet"
+/// gives [(Year, 2023), (Quarter, 4)]); segments that are not `key=int` are skipped.
+pub fn partition_values(path: &str) -> Vec<(PartitionKey, i32)> {
+    path.split('/')
+        .filter_map(|seg| seg.split_once('='))
+        .filter_map(|(k, v)| Some((PartitionKey::from_name(k)?, v.parse().ok()?)))
+        .collect()
+}
+
+/// The directory of a file in the data set (its partition for a fact file).
+pub fn partition_dir(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |x| x.0)
 }
 
 /// File name of a fact file: one file per partition per part.
@@ -77,15 +84,16 @@ pub fn fact_path(partition: &Partition, slice: Slice, format: FileFormat) -> Pat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::datagen::calendar;
-    use chrono::NaiveDate;
+    use chrono::{Datelike, NaiveDate};
 
     #[test]
     fn year_quarter_partitions_cover_the_rows_in_order() {
-        let days = calendar::days(
-            NaiveDate::from_ymd_opt(2021, 1, 1).unwrap(),
-            NaiveDate::from_ymd_opt(2023, 12, 31).unwrap(),
-        );
+        let days: Vec<(i32, u32)> = NaiveDate::from_ymd_opt(2021, 1, 1)
+            .unwrap()
+            .iter_days()
+            .take_while(|d| d.year() < 2024)
+            .map(|d| (d.year(), d.month()))
+            .collect();
         let starts: Vec<u64> = (0..=days.len() as u64).map(|d| d * 10).collect();
         let parts = partitions(&[PartitionKey::Year, PartitionKey::Quarter], &days, &starts);
         assert_eq!(parts.len(), 12);
@@ -96,6 +104,26 @@ mod tests {
         let none = partitions(&[], &days, &starts);
         assert_eq!(none.len(), 1);
         assert_eq!(none[0].dir(), "");
+    }
+
+    #[test]
+    fn hive_paths_parse_back_to_their_keys() {
+        let part = Partition {
+            values: vec![(PartitionKey::Year, 2023), (PartitionKey::Quarter, 4)],
+            rows: 0..1,
+        };
+        let path = fact_path(&part, Slice::WHOLE, FileFormat::Parquet);
+        let path = path.to_str().unwrap();
+        assert_eq!(
+            path,
+            "parquet/sales_fact/year=2023/quarter=4/part-00000.parquet"
+        );
+        assert_eq!(partition_values(path), part.values);
+        assert_eq!(
+            partition_dir(path),
+            "parquet/sales_fact/year=2023/quarter=4"
+        );
+        assert!(partition_values("parquet/dim_time/dim_time.parquet").is_empty());
     }
 
     #[test]

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use super::checksum;
 use super::layout::MANIFEST;
 use super::{FileFormat, Slice, StorageSpec};
-use crate::datagen::GenSpec;
 use crate::error::UserError;
+use crate::model::GenSpec;
 use crate::model::Table;
 
 pub const MANIFEST_VERSION: u32 = 1;

@@ -32,6 +32,12 @@ pub enum FileFormat {
 }
 
 impl FileFormat {
+    pub const ALL: [FileFormat; 2] = [FileFormat::Parquet, FileFormat::Csv];
+
+    pub fn from_name(s: &str) -> Option<FileFormat> {
+        FileFormat::ALL.into_iter().find(|f| f.name() == s)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             FileFormat::Parquet => "parquet",
@@ -44,7 +50,7 @@ impl FileFormat {
 }
 
 /// Parquet compression codec.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Codec {
     Snappy,
@@ -53,6 +59,12 @@ pub enum Codec {
 }
 
 impl Codec {
+    pub const ALL: [Codec; 3] = [Codec::Snappy, Codec::Zstd, Codec::None];
+
+    pub fn from_name(s: &str) -> Option<Codec> {
+        Codec::ALL.into_iter().find(|c| c.name() == s)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Codec::Snappy => "snappy",

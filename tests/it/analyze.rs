@@ -35,20 +35,9 @@ fn analyze(args: &[&str]) -> Value {
     serde_json::from_str(&stdout(&o)).expect("JSON report")
 }
 
-/// Result rows of run `i` of the single query in `v`.
+/// Result rows of run `i` of the single query in `v`, as text.
 fn rows(v: &Value, run: usize) -> Vec<Vec<String>> {
-    v["queries"][0]["runs"][run]["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            r.as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c.as_str().unwrap().to_string())
-                .collect()
-        })
-        .collect()
+    result_text(&v["queries"][0]["runs"][run])
 }
 
 fn money(cents: i128) -> String {
@@ -249,7 +238,7 @@ fn partition_pruning_variants_agree_and_prune() {
     let filtered = by_type(rows(&v, 0));
     assert_eq!(
         filtered,
-        by_type(rows(&v, 1)),
+        by_type(rows(&v, 2)),
         "partition filter and date filter give the same answer"
     );
     let total_rev: i128 = want.values().map(|x| x.0).sum();
@@ -261,14 +250,25 @@ fn partition_pruning_variants_agree_and_prune() {
     let runs = v["queries"][0]["runs"].as_array().unwrap();
     assert_eq!(runs[0]["profile"]["partitions_scanned"], 1);
     assert_eq!(runs[0]["profile"]["partitions_total"], 12);
-    assert_eq!(runs[2]["profile"]["partitions_scanned"], 12);
-    let rg = |i: usize, k: &str| runs[i]["profile"][k].as_u64().unwrap();
-    assert!(
-        rg(1, "row_groups_scanned") < rg(1, "row_groups_to_scan"),
-        "zone maps skip row groups for the date filter"
+    assert_eq!(runs[1]["variant"], "year filter");
+    assert_eq!(runs[1]["profile"]["partitions_scanned"], 4);
+    assert_eq!(runs[3]["profile"]["partitions_scanned"], 12);
+    // The date filter is pruned by statistics: each partition is its own
+    // scan, so the partitions whose min/max dates cannot match are dropped.
+    assert_eq!(runs[2]["profile"]["partitions_scanned"], 1);
+    assert_eq!(
+        runs[2]["profile"]["rows_scanned"], runs[0]["profile"]["rows_scanned"],
+        "the date filter reads no more than the partition filter"
     );
-    let check = &v["queries"][0]["checks"][0];
-    assert_eq!(check["passed"], true, "{check}");
+    let checks = v["queries"][0]["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 3, "{checks:?}");
+    assert!(checks.iter().all(|c| c["passed"] == true), "{checks:?}");
+    // On 3 years the 80% target cannot apply; the check says why.
+    let detail = checks[2]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("at most 67%") && detail.contains("5+ years"),
+        "{detail}"
+    );
 }
 
 #[test]
@@ -471,7 +471,11 @@ fn profiles_show_plans_windows_and_log_every_execution() {
             .stdout,
     )
     .unwrap();
-    assert_eq!(v["queries"][0]["runs"][0]["rows"][0][0], "20");
+    // Typed JSON: a count is a JSON number, with its column's type.
+    assert_eq!(v["queries"][0]["runs"][0]["rows"][0][0], 20);
+    assert_eq!(v["queries"][0]["runs"][0]["columns"][0]["name"], "n");
+    assert_eq!(v["queries"][0]["runs"][0]["columns"][0]["type"], "Int64");
+    assert_eq!(v["schema_version"], 2);
     let list = stdout(&olap().args(["analyze", "--list"]).output().unwrap());
     assert!(
         olap::query::catalog::CATALOG
@@ -578,4 +582,45 @@ fn bad_input_gets_one_clear_line() {
             msg,
         );
     }
+}
+
+#[test]
+fn a_year_filter_skips_at_least_80_percent_on_a_ten_year_span() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("decade");
+    generate(
+        &dir,
+        120_000,
+        &["--start-date", "2014-01-01", "--end-date", "2023-12-31"],
+    );
+    let o = olap()
+        .args([
+            "analyze",
+            "partition_pruning",
+            "--profile",
+            "--format",
+            "json",
+        ])
+        .args(["--param", "year=2020", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let run = &v["queries"][0]["runs"][1];
+    assert_eq!(run["variant"], "year filter");
+    assert_eq!(run["profile"]["partitions_scanned"], 4);
+    assert_eq!(run["profile"]["partitions_total"], 40);
+    let checks = v["queries"][0]["checks"].as_array().unwrap();
+    let target = checks
+        .iter()
+        .find(|c| c["name"] == "year filter skips ≥ 80% of partitions")
+        .unwrap_or_else(|| panic!("{checks:?}"));
+    assert_eq!(target["passed"], true, "{target}");
+    assert!(
+        target["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("90.0% skipped")
+    );
 }

@@ -45,8 +45,8 @@ fn quick_run_writes_a_versioned_result_that_round_trips() {
         std::thread::available_parallelism().unwrap().get()
     );
     assert!(r.duckdb_version.starts_with("v2"));
-    // 9 entries: 7 single, partition_pruning x3 variants, 2 comparisons x2 storages.
-    assert_eq!(r.queries.len(), 6 + 3 + 4);
+    // 9 entries: 6 single, partition_pruning x4 variants, 2 comparisons x2 storages.
+    assert_eq!(r.queries.len(), 6 + 4 + 4);
     for q in &r.queries {
         assert_eq!(
             q.samples_ms.len(),
@@ -74,7 +74,7 @@ fn quick_run_writes_a_versioned_result_that_round_trips() {
         "json",
     ]);
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(v["result"]["queries"].as_array().unwrap().len(), 3);
+    assert_eq!(v["result"]["queries"].as_array().unwrap().len(), 4);
     assert_eq!(v["result"]["settings"]["rounds"], 2);
 }
 
@@ -120,7 +120,7 @@ fn baselines_flag_regressions_and_gate_the_exit_code() {
         "--fail-on-regression",
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("3 regressed"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("4 regressed"), "{}", stderr(&o));
     // A baseline 1000x slower: improvements, exit 0 even with the gate.
     let slow = t.path().join("slow.json");
     for q in &mut r.queries {
@@ -272,4 +272,61 @@ fn bad_benchmark_input() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("needs CSV"), "{}", stderr(&o));
+}
+
+#[test]
+fn storage_targets_hold_at_three_million_rows() {
+    // Seed T073: Parquet at least 5:1 smaller than CSV; T072: a one-column
+    // query reads less than 20% of CSV's bytes from Parquet.
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("d");
+    let m = generate(&dir, 3_000_000, &["--format", "both"]);
+    use olap::storage::FileFormat;
+    let ratio = m.bytes(FileFormat::Csv) as f64 / m.bytes(FileFormat::Parquet) as f64;
+    assert!(
+        olap::targets::compression_met(ratio),
+        "CSV : Parquet = {ratio:.2}"
+    );
+    let o = olap()
+        .args([
+            "analyze",
+            "column_io",
+            "--execute",
+            "--check",
+            "--format",
+            "json",
+        ])
+        .arg("--data-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let check = &v["queries"][0]["checks"][0];
+    assert_eq!(check["name"], "Parquet vs CSV bytes read");
+    assert_eq!(check["passed"], true, "{check}");
+    // And `benchmark --check` gates on the storage study's targets: at this
+    // size Parquet is not 10x faster than CSV on every query (fixed costs
+    // dominate), so the run must fail and say which target.
+    let o = olap()
+        .args([
+            "benchmark",
+            "column_io",
+            "revenue_by_region_year",
+            "--quick",
+        ])
+        .args(["--storage-comparison", "--check", "--data-dir"])
+        .arg(&dir)
+        .args(["--report-dir", t.path().join("r").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    let failed = stderr(&o);
+    if o.status.code() == Some(1) {
+        assert!(failed.contains("target(s) missed"), "{failed}");
+        assert!(out.contains("NOT met"), "{out}");
+    } else {
+        assert!(o.status.success(), "{failed}");
+        assert!(!out.contains("NOT met"), "{out}");
+    }
 }

@@ -8,6 +8,11 @@ use olap::storage::manifest::Manifest;
 pub fn olap() -> Command {
     let mut c = Command::cargo_bin("olap").expect("olap binary");
     c.env("NO_COLOR", "1");
+    // Benchmark runs are saved in a store of the tests' own, not the checkout's.
+    c.env(
+        "OLAP_BENCH_STORE",
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-store"),
+    );
     c
 }
 
@@ -90,4 +95,41 @@ pub fn make_fixture(name: &str, rows: u64) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     generate(&dir, rows, &["--format", "both"]);
     dir
+}
+
+/// The rows of one run of an `analyze --format json` report as text:
+/// numbers back in their column's notation (a DECIMAL(_, 2) with two
+/// decimals), NULL spelled out.
+pub fn result_text(run: &serde_json::Value) -> Vec<Vec<String>> {
+    let scales: Vec<Option<usize>> = run["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .map(|c| {
+            let t = c["type"].as_str().expect("column type");
+            t.strip_prefix("Decimal128(")
+                .and_then(|r| r.trim_end_matches(')').split(", ").nth(1))
+                .and_then(|s| s.parse().ok())
+        })
+        .collect();
+    run["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .expect("row")
+                .iter()
+                .zip(&scales)
+                .map(|(v, scale)| match (v, scale) {
+                    (serde_json::Value::Null, _) => "NULL".to_string(),
+                    (serde_json::Value::String(s), _) => s.clone(),
+                    (serde_json::Value::Number(n), Some(s)) => {
+                        format!("{:.*}", *s, n.as_f64().expect("a number"))
+                    }
+                    (other, _) => other.to_string(),
+                })
+                .collect()
+        })
+        .collect()
 }

@@ -204,7 +204,7 @@ fn a_full_disk_fails_cleanly_and_keeps_the_old_data_set() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("is free"), "{}", stderr(&o));
-    // A real ENOSPC mid-run: exit 1, one line, nothing lost, nothing left.
+    // A real ENOSPC mid-run: exit 3 (runtime), one line, nothing lost, nothing left.
     let o = olap()
         .env("OLAP_SKIP_SPACE_CHECK", "1")
         .args(["generate", "--rows", "3000000", "--force", "--output-dir"])
@@ -212,7 +212,7 @@ fn a_full_disk_fails_cleanly_and_keeps_the_old_data_set() {
         .args(SMALL)
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("No space left on device"),
         "{}",

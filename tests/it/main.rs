@@ -2,6 +2,7 @@
 
 mod analyze;
 mod benchmark;
+mod card;
 mod common;
 mod faults;
 mod generate;

@@ -1,8 +1,6 @@
 //! Determinism as a property: any rows, thread count, row-group size and part
 //! split produce the same content checksums.
 
-use std::sync::atomic::AtomicBool;
-
 use olap::datagen::{GenSpec, Star};
 use olap::model::{PartitionKey, Table};
 use olap::storage::checksum::batch_checksum;
@@ -36,7 +34,6 @@ fn fact_checksum(
         .filter(|j| j.table == Table::SalesFact)
         .collect();
     let dir = tempfile::tempdir().unwrap();
-    let cancel = AtomicBool::new(false);
     let entries = write(
         star,
         &storage,
@@ -45,7 +42,6 @@ fn fact_checksum(
         &WriteOptions {
             threads,
             progress: &|_| {},
-            cancel: &cancel,
         },
     )
     .unwrap();

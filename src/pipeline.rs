@@ -1,0 +1,169 @@
+//! The generation pipeline: stage a run beside the output, check the space,
+//! generate and write every file on a thread pool, write the manifest last
+//! and publish atomically. `olap generate`, the benchmark's scaling study,
+//! the demo and the benches all call [`generate`].
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::bail_user;
+use crate::datagen::Star;
+use crate::model::GenSpec;
+use crate::storage::layout::MANIFEST;
+use crate::storage::manifest::{GenerationStats, Generator, MANIFEST_VERSION, Manifest};
+use crate::storage::publish::Staging;
+use crate::storage::write::{WriteOptions, plan, write};
+use crate::storage::{FileFormat, Slice, StorageSpec};
+use crate::util::{free_bytes, human_bytes, progress_bar};
+
+/// The most fact rows one run may ask for.
+pub const MAX_ROWS: u64 = 20_000_000_000;
+
+/// The validated plan of a run.
+#[derive(Debug, Clone)]
+pub struct GenerateConfig {
+    pub spec: GenSpec,
+    pub storage: StorageSpec,
+    pub slice: Slice,
+    pub output: PathBuf,
+    pub threads: usize,
+    /// Replace an existing data set (never a directory olap did not write).
+    pub force: bool,
+}
+
+impl GenerateConfig {
+    /// A generous estimate of the bytes this run writes (measured bytes per
+    /// row, rounded up), to refuse a run that cannot fit before starting it.
+    pub fn estimated_bytes(&self) -> u64 {
+        let rows = self.slice.rows(self.spec.rows);
+        let n = rows.end - rows.start;
+        let dims = if self.slice.writes_dimensions() {
+            self.spec.customers as u64
+        } else {
+            0
+        };
+        let mut total = 0;
+        if self.storage.has(FileFormat::Parquet) {
+            total += n * 30 + dims * 8;
+        }
+        if self.storage.has(FileFormat::Csv) {
+            total += n * 100 + dims * 50;
+        }
+        total
+    }
+}
+
+/// What a generation did (`olap generate --json` prints it).
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub output_dir: String,
+    /// False for a part whose siblings are not all written yet.
+    pub complete: bool,
+    pub seconds: f64,
+    pub fact_rows_per_second: f64,
+    pub threads: usize,
+    pub parquet_bytes: u64,
+    pub csv_bytes: u64,
+    /// CSV bytes / Parquet bytes, when both were written.
+    pub csv_to_parquet_ratio: Option<f64>,
+    pub manifest: Manifest,
+}
+
+/// Runs a generation; a progress bar shows on a terminal.
+pub fn generate(cfg: &GenerateConfig) -> Result<Summary> {
+    let stage = Instant::now();
+    let staging = Staging::prepare(&cfg.output, cfg.slice, cfg.force)?;
+    let need = cfg.estimated_bytes();
+    // OLAP_SKIP_SPACE_CHECK=1 lets tests reach a real ENOSPC mid-run.
+    let check = std::env::var_os("OLAP_SKIP_SPACE_CHECK").is_none();
+    if let Some(free) = free_bytes(&staging.path).filter(|_| check)
+        && need > free
+    {
+        bail_user!(
+            "this run needs about {} but only {} is free at {} (the old data set stays until the new one is complete)",
+            human_bytes(need),
+            human_bytes(free),
+            staging.path.parent().unwrap_or(&staging.path).display()
+        );
+    }
+    tracing::debug!("generate: staged in {:?}", stage.elapsed());
+    let started = Instant::now();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.threads)
+        .build()?;
+    let stage = Instant::now();
+    let star = pool.install(|| Star::new(cfg.spec.clone()));
+    tracing::debug!("generate: dimensions built in {:?}", stage.elapsed());
+    let jobs = plan(&star, &cfg.storage, cfg.slice);
+    let total: u64 = jobs.iter().map(|j| j.rows.end - j.rows.start).sum();
+    let bar = progress_bar(total, "generating", true);
+    let stage = Instant::now();
+    let tick = |n: u64| bar.inc(n);
+    let tables = write(
+        &star,
+        &cfg.storage,
+        &jobs,
+        &staging.path,
+        &WriteOptions {
+            threads: cfg.threads,
+            progress: &tick,
+        },
+    )?;
+    bar.finish_and_clear();
+    tracing::debug!(
+        "generate: {} files written in {:?}",
+        jobs.len(),
+        stage.elapsed()
+    );
+    let seconds = started.elapsed().as_secs_f64();
+    let manifest = Manifest {
+        manifest_version: MANIFEST_VERSION,
+        generator: Generator::current(),
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        spec: cfg.spec.clone(),
+        storage: cfg.storage.clone(),
+        slice: cfg.slice,
+        merged_parts: false,
+        tables,
+        generation: GenerationStats {
+            seconds,
+            threads: cfg.threads,
+        },
+    };
+    let stage = Instant::now();
+    let (complete, manifest) = if cfg.slice.is_whole() {
+        crate::storage::verify::stamp_all(&staging.path, &manifest)?;
+        manifest.write_to(&staging.path, MANIFEST)?;
+        staging.commit_whole()?;
+        (true, manifest)
+    } else {
+        match staging.commit_part(&manifest)? {
+            Some(merged) => (true, merged),
+            None => (false, manifest),
+        }
+    };
+    tracing::debug!("generate: committed in {:?}", stage.elapsed());
+    let written = |m: &Manifest, f| m.tables.iter().map(|t| t.bytes(f)).sum::<u64>();
+    let fact_rows = {
+        let r = cfg.slice.rows(cfg.spec.rows);
+        r.end - r.start
+    };
+    let (pq, csv) = (
+        written(&manifest, FileFormat::Parquet),
+        written(&manifest, FileFormat::Csv),
+    );
+    Ok(Summary {
+        output_dir: cfg.output.display().to_string(),
+        complete,
+        seconds,
+        fact_rows_per_second: fact_rows as f64 / seconds,
+        threads: cfg.threads,
+        parquet_bytes: pq,
+        csv_bytes: csv,
+        csv_to_parquet_ratio: (pq > 0 && csv > 0).then(|| csv as f64 / pq as f64),
+        manifest,
+    })
+}

@@ -1,0 +1,220 @@
+//! Validation of a data set: re-read it and check everything the manifest
+//! and the data model (docs/architecture.md, README "The data model")
+//! promise, reporting each violation. `olap validate` renders the report.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::model::Table;
+use crate::query::engine::{Engine, EngineConfig};
+use crate::query::invariants::INVARIANTS;
+use crate::storage::FileFormat;
+use crate::storage::checksum::{from_hex, to_hex};
+use crate::storage::manifest::Manifest;
+use crate::storage::read::{file_checksum, file_hash};
+use crate::targets::Check;
+
+#[derive(Debug, Serialize)]
+pub struct Validation {
+    /// Version of this JSON shape (docs/json-output.md).
+    pub schema_version: u32,
+    pub data_dir: String,
+    pub checks: Vec<Check>,
+    pub violations: usize,
+}
+
+fn walk(dir: &Path, base: &Path, out: &mut BTreeSet<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(&p, base, out);
+        } else if let Ok(rel) = p.strip_prefix(base) {
+            out.insert(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+}
+
+pub fn validate(dir: &Path, quick: bool, threads: usize) -> Result<Validation> {
+    let m = Manifest::load(dir)?;
+    let mut checks = Vec::new();
+    let mut push = |check: String, problems: Vec<String>, ok_detail: String| {
+        let passed = problems.is_empty();
+        let detail = if passed {
+            ok_detail
+        } else if problems.len() > 8 {
+            format!(
+                "{}; … and {} more",
+                problems[..8].join("; "),
+                problems.len() - 8
+            )
+        } else {
+            problems.join("; ")
+        };
+        checks.push(Check::new(check, passed, detail));
+    };
+    let listed: BTreeSet<String> = m
+        .tables
+        .iter()
+        .flat_map(|t| t.files.iter().map(|f| f.path.clone()))
+        .collect();
+    let mut present = BTreeSet::new();
+    for f in m.storage.formats.iter() {
+        walk(&dir.join(f.name()), dir, &mut present);
+    }
+    let missing: Vec<String> = listed
+        .difference(&present)
+        .map(|p| format!("missing {p}"))
+        .collect();
+    let stray: Vec<String> = present
+        .difference(&listed)
+        .map(|p| format!("stray file {p} (not in the manifest)"))
+        .collect();
+    push(
+        "files: every listed file present".into(),
+        missing.clone(),
+        format!("{} files", listed.len()),
+    );
+    push(
+        "files: nothing unlisted".into(),
+        stray,
+        "no stray files".into(),
+    );
+
+    let mut bad_bytes = Vec::new();
+    for f in m.tables.iter().flat_map(|t| &t.files) {
+        if missing.iter().any(|x| x.ends_with(&f.path)) {
+            continue;
+        }
+        let (bytes, hash) = file_hash(&dir.join(&f.path))?;
+        if bytes != f.bytes {
+            bad_bytes.push(format!(
+                "{}: {bytes} bytes, manifest says {}",
+                f.path, f.bytes
+            ));
+        } else if to_hex(hash) != f.xxh3 {
+            bad_bytes.push(format!(
+                "{}: content differs from the manifest (xxh3)",
+                f.path
+            ));
+        }
+    }
+    push(
+        "files: sizes and byte checksums".into(),
+        bad_bytes,
+        "all match the manifest".into(),
+    );
+    if quick {
+        return Ok(finish(dir, checks));
+    }
+
+    let mut bad_content = Vec::new();
+    for t in &m.tables {
+        let Some(table) = Table::from_name(&t.name) else {
+            bad_content.push(format!("unknown table {} in the manifest", t.name));
+            continue;
+        };
+        for format in &m.storage.formats {
+            let (mut rows, mut sum) = (0u64, 0u64);
+            for f in t.files_of(*format) {
+                if missing.iter().any(|x| x.ends_with(&f.path)) {
+                    continue;
+                }
+                match file_checksum(&dir.join(&f.path), f.format, table) {
+                    Ok((r, s)) => {
+                        if r != f.rows {
+                            bad_content
+                                .push(format!("{}: {r} rows, manifest says {}", f.path, f.rows));
+                        }
+                        if to_hex(s) != f.content_checksum {
+                            bad_content.push(format!(
+                                "{}: decoded content differs from the manifest",
+                                f.path
+                            ));
+                        }
+                        rows += r;
+                        sum = sum.wrapping_add(s);
+                    }
+                    Err(e) => bad_content.push(format!(
+                        "{}: {}",
+                        f.path,
+                        format!("{e:#}")
+                            .split_whitespace()
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    )),
+                }
+            }
+            if missing.is_empty()
+                && (rows != t.rows || Some(sum) != from_hex(&t.content_checksum))
+                && bad_content.is_empty()
+            {
+                bad_content.push(format!(
+                    "{} ({}): table rows or checksum differ from the manifest",
+                    t.name,
+                    format.name()
+                ));
+            }
+        }
+    }
+    push(
+        "content: schema, rows and checksums of every file".into(),
+        bad_content.clone(),
+        "every file decodes to the manifest's rows".into(),
+    );
+
+    if !missing.is_empty() || !bad_content.is_empty() {
+        checks.push(Check::new(
+            "invariants",
+            false,
+            "not checked: files are missing or damaged",
+        ));
+        return Ok(finish(dir, checks));
+    }
+    let storage = if m.storage.has(FileFormat::Parquet) {
+        FileFormat::Parquet
+    } else {
+        FileFormat::Csv
+    };
+    let engine = Engine::open(EngineConfig {
+        data_dir: dir.to_owned(),
+        storage,
+        threads,
+        memory_limit: None,
+        load_into: None,
+    })?;
+    for (name, sql) in INVARIANTS {
+        let n: i64 =
+            engine
+                .connection()
+                .query_row(&format!("SELECT CAST(({sql}) AS BIGINT)"), [], |r| r.get(0))?;
+        checks.push(Check::new(
+            format!("invariant: {name}"),
+            n == 0,
+            if n == 0 {
+                "holds".into()
+            } else {
+                format!("{n} violating rows")
+            },
+        ));
+    }
+    Ok(finish(dir, checks))
+}
+
+/// Version of the validation report's JSON shape.
+pub const SCHEMA_VERSION: u32 = 2;
+
+fn finish(dir: &Path, checks: Vec<Check>) -> Validation {
+    let violations = checks.iter().filter(|c| !c.passed).count();
+    Validation {
+        schema_version: SCHEMA_VERSION,
+        data_dir: dir.display().to_string(),
+        checks,
+        violations,
+    }
+}
