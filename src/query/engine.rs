@@ -201,7 +201,12 @@ impl Engine {
                 .with_context(|| format!("opening database {}", db.display()))?,
             None => Connection::open_in_memory()?,
         };
-        conn.execute_batch(&format!("SET threads = {};", config.threads))?;
+        // Parquet footers are read once per process, not once per query:
+        // the fact view binds one scan per partition.
+        conn.execute_batch(&format!(
+            "SET threads = {}; SET parquet_metadata_cache = true;",
+            config.threads
+        ))?;
         if let Some(m) = &config.memory_limit {
             conn.execute_batch(&format!("SET memory_limit = {};", quote(m)))
                 .map_err(|e| crate::error::UserError::new(format!("--memory-limit {m:?}: {e}")))?;
