@@ -187,9 +187,29 @@ fn is_pruned(op: &Operator) -> bool {
     op.name == "EMPTY_RESULT" && op.children.is_empty()
 }
 
-fn tree(ops: &[Operator], total_ms: f64, prefix: &str, out: &mut Vec<[String; 5]>) {
+/// A projection that only passes rows on (one input, no measurable time)
+/// says nothing: the tree shows its input in its place.
+fn skip_pass_through<'a>(mut op: &'a Operator, total_ms: f64, hidden: &mut usize) -> &'a Operator {
+    while op.name == "PROJECTION" && op.children.len() == 1 && op.timing_ms <= total_ms * 0.005 {
+        *hidden += 1;
+        op = &op.children[0];
+    }
+    op
+}
+
+fn tree(
+    ops: &[Operator],
+    total_ms: f64,
+    prefix: &str,
+    out: &mut Vec<[String; 5]>,
+    hidden: &mut usize,
+) {
+    let ops: Vec<&Operator> = ops
+        .iter()
+        .map(|o| skip_pass_through(o, total_ms, hidden))
+        .collect();
     let pruned = ops.iter().filter(|o| is_pruned(o)).count();
-    let shown: Vec<&Operator> = ops.iter().filter(|o| !is_pruned(o)).collect();
+    let shown: Vec<&Operator> = ops.into_iter().filter(|o| !is_pruned(o)).collect();
     let lines = shown.len() + usize::from(pruned > 0);
     let root = prefix.is_empty() && lines == 1;
     let branch = |i: usize| {
@@ -220,7 +240,7 @@ fn tree(ops: &[Operator], total_ms: f64, prefix: &str, out: &mut Vec<[String; 5]
         } else {
             format!("{prefix}{}", if i + 1 == lines { "   " } else { "│  " })
         };
-        tree(&op.children, total_ms, &child_prefix, out);
+        tree(&op.children, total_ms, &child_prefix, out, hidden);
     }
     if pruned > 0 {
         out.push([
@@ -244,7 +264,8 @@ pub fn plan_tree(p: &Profile) -> String {
         .flat_map(|o| o.walk())
         .map(|o| o.timing_ms)
         .sum();
-    tree(&p.operators, total, "", &mut rows);
+    let mut hidden = 0;
+    tree(&p.operators, total, "", &mut rows, &mut hidden);
     let w0 = rows.iter().map(|r| r[0].chars().count()).max().unwrap_or(0);
     let w1 = rows.iter().map(|r| r[1].len()).max().unwrap_or(0);
     let w3 = rows.iter().map(|r| r[3].len()).max().unwrap_or(0);
@@ -271,6 +292,12 @@ pub fn plan_tree(p: &Profile) -> String {
             r[4],
             w1 = w1,
             w3 = w3.max(4)
+        ));
+    }
+    if hidden > 0 {
+        s.push_str(&format!(
+            "({hidden} pass-through {} not shown; --format json has every operator)\n",
+            plural(hidden, "projection")
         ));
     }
     s
