@@ -64,22 +64,39 @@ impl Stats {
     }
 }
 
-/// Samples outside Tukey's fences (beyond 1.5 interquartile ranges from the
-/// quartiles): (low, high) counts. Hyperfine warns about the same thing.
+/// Samples whose modified Z-score (distance from the median in units of
+/// the median absolute deviation) exceeds [`OUTLIER_Z`]: (fast, slow)
+/// counts. Hyperfine warns on the same rule and threshold, which flags
+/// interference (another process, a cold cache), not a latency's natural tail.
 pub fn outliers(samples: &[f64]) -> (usize, usize) {
-    if samples.len() < 4 {
+    if samples.len() < 3 {
         return (0, 0);
     }
     let mut s = samples.to_vec();
     s.sort_by(f64::total_cmp);
-    let (q1, q3) = (percentile(&s, 0.25), percentile(&s, 0.75));
-    let iqr = q3 - q1;
-    let (lo, hi) = (q1 - 1.5 * iqr, q3 + 1.5 * iqr);
+    let median = percentile(&s, 0.5);
+    let mut dev: Vec<f64> = s.iter().map(|x| (x - median).abs()).collect();
+    dev.sort_by(f64::total_cmp);
+    // MAD scaled to a normal's sigma; the mean absolute deviation where
+    // more than half the samples are equal.
+    let mad = percentile(&dev, 0.5) / 0.6745;
+    let scale = if mad > 0.0 {
+        mad
+    } else {
+        1.253_314 * dev.iter().sum::<f64>() / dev.len() as f64
+    };
+    if scale <= 0.0 {
+        return (0, 0);
+    }
+    let z = |x: f64| (x - median) / scale;
     (
-        s.iter().filter(|&&x| x < lo).count(),
-        s.iter().filter(|&&x| x > hi).count(),
+        s.iter().filter(|&&x| z(x) < -OUTLIER_Z).count(),
+        s.iter().filter(|&&x| z(x) > OUTLIER_Z).count(),
     )
 }
+
+/// Hyperfine's outlier threshold on the modified Z-score.
+pub const OUTLIER_Z: f64 = 14.0;
 
 /// The one-sided Mann-Whitney U test: the probability of seeing samples
 /// `b` at least this much larger than `a` if both came from the same
@@ -167,6 +184,12 @@ mod tests {
         s.push(40.0);
         assert_eq!(outliers(&s), (0, 1));
         assert_eq!(outliers(&[1.0, 2.0, 3.0]), (0, 0));
+        // A natural tail is not interference: 20 rounds of 100 ± 5 and one 112.
+        let mut tail: Vec<f64> = (0..19).map(|i| 95.0 + (i % 10) as f64).collect();
+        tail.push(112.0);
+        assert_eq!(outliers(&tail), (0, 0));
+        tail.push(400.0);
+        assert_eq!(outliers(&tail), (0, 1));
         let st = Stats::of(&[1.0, 2.0, 3.0]);
         assert_eq!((st.p95_shown(), st.p99_shown()), (None, None));
         let st = Stats::of(&s);

@@ -70,7 +70,7 @@ fn sample_notes(res: &BenchResult) -> String {
         let (lo, hi) = outliers(&q.samples_ms);
         if lo + hi > 0 {
             s.push_str(&format!(
-                "warning: {}: {} of {} rounds are outliers ({} slow, {} fast): another process may have interfered; rerun on an idle machine\n",
+                "warning: {}: {} of {} rounds are statistical outliers ({} slow, {} fast): another process may have interfered; rerun on an idle machine\n",
                 q.key(),
                 lo + hi,
                 q.stats.n,
