@@ -225,17 +225,22 @@ impl Engine {
             return self.load_tables();
         }
         for t in Table::ALL {
-            let sql = scan_sql(
-                &self.config.data_dir,
-                &self.manifest,
-                t,
-                self.config.storage,
-            )?;
-            self.conn
-                .execute_batch(&format!("CREATE OR REPLACE VIEW {} AS {sql}", t.name()))
-                .with_context(|| format!("registering {}", t.name()))?;
+            self.create(t, "VIEW")?;
         }
         Ok(())
+    }
+
+    /// `CREATE OR REPLACE {kind} table AS` its scan (a view, or a native table).
+    fn create(&self, t: Table, kind: &str) -> Result<()> {
+        let sql = scan_sql(
+            &self.config.data_dir,
+            &self.manifest,
+            t,
+            self.config.storage,
+        )?;
+        self.conn
+            .execute_batch(&format!("CREATE OR REPLACE {kind} {} AS {sql}", t.name()))
+            .with_context(|| format!("creating {} {}", kind.to_lowercase(), t.name()))
     }
 
     /// Identity of the data set's content: a database loaded from it is
@@ -269,15 +274,7 @@ impl Engine {
         let bar = crate::util::progress_bar(total, "loading", true);
         for t in Table::ALL {
             tracing::debug!("loading {}", t.name());
-            let sql = scan_sql(
-                &self.config.data_dir,
-                &self.manifest,
-                t,
-                self.config.storage,
-            )?;
-            self.conn
-                .execute_batch(&format!("CREATE OR REPLACE TABLE {} AS {sql}", t.name()))
-                .with_context(|| format!("loading {}", t.name()))?;
+            self.create(t, "TABLE")?;
             bar.inc(self.manifest.table(t).map_or(0, |e| e.rows));
         }
         self.conn.execute_batch(&format!(

@@ -405,20 +405,29 @@ fn result_table(run: &VariantRun, max_rows: usize) -> String {
     s
 }
 
-/// The human-readable report (also used by `olap demo`).
-pub fn table(r: &Report, max_rows: usize) -> String {
-    let mut s = format!(
-        "DuckDB {} · {} threads · {} fact rows in {} · partitioned by {}\n",
+/// The report's first line: engine, threads, data set (with its place).
+fn header(r: &Report, with_dir: bool) -> String {
+    let place = if with_dir {
+        format!(" in {}", r.data_dir)
+    } else {
+        String::new()
+    };
+    let by = if r.partition_by.is_empty() {
+        "nothing".to_string()
+    } else {
+        r.partition_by.join(",")
+    };
+    format!(
+        "DuckDB {} · {} threads · {} fact rows{place} · partitioned by {by}\n",
         r.duckdb_version,
         r.threads,
         human_count(r.fact_rows),
-        r.data_dir,
-        if r.partition_by.is_empty() {
-            "nothing".to_string()
-        } else {
-            r.partition_by.join(",")
-        }
-    );
+    )
+}
+
+/// The human-readable report (also used by `olap demo`).
+pub fn table(r: &Report, max_rows: usize) -> String {
+    let mut s = header(r, true);
     for q in &r.queries {
         s.push_str(&format!("\n━━ {} ({}) — {}\n", q.id, q.story, q.title));
         if !q.about.is_empty() {
@@ -499,17 +508,7 @@ pub fn table(r: &Report, max_rows: usize) -> String {
 
 /// The Markdown report (also used by `olap demo`).
 pub fn markdown(r: &Report) -> String {
-    let mut s = format!(
-        "DuckDB {} · {} threads · {} fact rows · partitioned by {}\n",
-        r.duckdb_version,
-        r.threads,
-        human_count(r.fact_rows),
-        if r.partition_by.is_empty() {
-            "nothing".to_string()
-        } else {
-            r.partition_by.join(",")
-        }
-    );
+    let mut s = header(r, false);
     for q in &r.queries {
         s.push_str(&format!("\n### {} ({})\n\n{}\n", q.id, q.story, q.title));
         if let Some(why) = &q.skipped {
