@@ -450,3 +450,29 @@ fn json_summary_is_machine_readable() {
     assert!(v["csv_to_parquet_ratio"].as_f64().unwrap() > 1.0);
     assert_eq!(v["manifest"]["spec"]["rows"], 3000);
 }
+
+#[test]
+fn verbose_shows_each_stage_and_quiet_shows_nothing_on_stderr() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("d");
+    let o = olap()
+        .args(["-v", "generate", "--rows", "20000", "--output-dir"])
+        .arg(&dir)
+        .args(SMALL)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    for stage in ["staged in", "dimensions built in", "files written in", "committed in"] {
+        assert!(err.contains(stage), "-v shows {stage:?}: {err}");
+    }
+    let o = olap()
+        .args(["generate", "-q", "--force", "--rows", "20000", "--output-dir"])
+        .arg(&dir)
+        .args(SMALL)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert_eq!(stderr(&o), "", "-q: nothing on stderr");
+    assert!(stdout(&o).contains("data set written"), "results still print");
+}
