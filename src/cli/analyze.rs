@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::{EngineArgs, catalog_specs, output_format};
+use super::{EngineArgs, catalog_specs, output_format, suite};
 use crate::error::CheckFailed;
 use crate::query::analyze::{AnalyzeConfig, analyze};
-use crate::query::catalog::Params;
+use crate::query::catalog::{Params, Suite};
 use crate::query::log::DEFAULT_LOG;
 use crate::report::{self, OutputFormat};
 
@@ -19,6 +19,10 @@ pub struct Args {
     /// Catalog queries to run (default: the whole catalog). See --list.
     #[arg(conflicts_with = "sql")]
     pub ids: Vec<String>,
+    /// Which queries run when none are named: the catalog (user stories
+    /// and targets), the ad-hoc suite (questions written the obvious way), or all.
+    #[arg(long, value_parser = suite(), default_value = "catalog")]
+    pub suite: Suite,
     /// Run this SQL instead of catalog queries (tables: sales_fact,
     /// dim_time, dim_geography, dim_product, dim_customer, dim_payment).
     #[arg(long)]
@@ -58,7 +62,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let engine = args.engine.config();
     let cfg = AnalyzeConfig {
-        specs: catalog_specs(&args.ids)?,
+        specs: catalog_specs(&args.ids, args.suite)?,
         explicit: !args.ids.is_empty(),
         sql: args.sql,
         execute: args.execute,

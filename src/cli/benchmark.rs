@@ -7,13 +7,14 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::{EngineArgs, catalog_specs, output_format};
+use super::{EngineArgs, catalog_specs, output_format, suite};
 use crate::bench::run::Rounds;
 use crate::bench::store::{BaselineChoice, DEFAULT_STORE, Store};
 use crate::bench::{BenchConfig, Scaling, run as bench};
 use crate::error::CheckFailed;
 use crate::pipeline::MAX_ROWS;
-use crate::query::catalog::Params;
+use crate::bail_user;
+use crate::query::catalog::{Params, Suite, user_query};
 use crate::query::log::DEFAULT_LOG;
 use crate::report::{self, OutputFormat};
 use crate::util::parse_count;
@@ -76,8 +77,19 @@ fn parse_rounds(s: &str) -> Result<usize, String> {
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Catalog queries to benchmark (default: the whole catalog).
+    /// Catalog queries to benchmark (default: the whole --suite).
     pub ids: Vec<String>,
+    /// Benchmark this SQL too, the way the catalog is timed (repeatable;
+    /// tables: sales_fact, dim_time, dim_geography, dim_product,
+    /// dim_customer, dim_payment).
+    #[arg(long = "sql", value_name = "SQL")]
+    pub sql: Vec<String>,
+    /// Benchmark the SQL in these files (one query per file; repeatable).
+    #[arg(long = "sql-file", value_name = "FILE")]
+    pub sql_files: Vec<PathBuf>,
+    /// Which queries run when none are named: catalog, adhoc or all.
+    #[arg(long, value_parser = suite(), default_value = "catalog")]
+    pub suite: Suite,
     /// Timed rounds per query.
     #[arg(long, default_value = "10", value_parser = parse_rounds, allow_hyphen_values = true)]
     pub rounds: usize,
@@ -155,7 +167,26 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         (args.rounds, args.warmup, args.csv_rounds)
     };
-    let specs = catalog_specs(&args.ids)?;
+    let mut specs = if args.sql.is_empty() && args.sql_files.is_empty() || !args.ids.is_empty() {
+        catalog_specs(&args.ids, args.suite)?
+    } else {
+        Vec::new()
+    };
+    for (i, sql) in args.sql.iter().enumerate() {
+        specs.push(user_query(format!("sql{}", i + 1), sql.clone()));
+    }
+    for f in &args.sql_files {
+        let sql = match std::fs::read_to_string(f) {
+            Ok(s) if !s.trim().is_empty() => s,
+            Ok(_) => bail_user!("--sql-file {} is empty", f.display()),
+            Err(e) => bail_user!("--sql-file {}: {e}", f.display()),
+        };
+        let id = f
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| "sql".into());
+        specs.push(user_query(id, sql));
+    }
     let params = Params::parse(&args.params)?;
     let engine = args.engine.config();
     // Charts and CSV go beside --output, else to benchmark-results/latest.

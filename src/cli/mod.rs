@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 
+use crate::query::catalog::{QuerySpec, Suite, lookup};
 use crate::query::engine::EngineConfig;
 use crate::report::OutputFormat;
 use crate::storage::{Codec, FileFormat};
@@ -145,13 +146,15 @@ impl EngineArgs {
     }
 }
 
-/// Catalog entries named on the command line (all of them when none are).
-pub fn catalog_specs(
-    ids: &[String],
-) -> anyhow::Result<Vec<&'static crate::query::catalog::QuerySpec>> {
-    use crate::query::catalog::{CATALOG, lookup};
+/// `--suite catalog|adhoc|all`.
+pub fn suite() -> impl TypedValueParser<Value = Suite> {
+    PossibleValuesParser::new(Suite::NAMES).map(|s| Suite::parse(&s).expect("a listed name"))
+}
+
+/// The entries named on the command line, else the whole suite.
+pub fn catalog_specs(ids: &[String], suite: Suite) -> anyhow::Result<Vec<&'static QuerySpec>> {
     if ids.is_empty() {
-        Ok(CATALOG.iter().collect())
+        Ok(suite.specs())
     } else {
         ids.iter().map(|id| lookup(id)).collect()
     }

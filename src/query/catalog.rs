@@ -84,6 +84,10 @@ pub enum Expectation {
     ParquetSpeedup,
     /// Parquet reads less than [`targets::MAX_PARQUET_BYTES_SHARE`] of CSV's bytes.
     ParquetBytesShare,
+    /// No target of its own: timed against other engines (`scripts/peers.py`).
+    Peers,
+    /// A user's own query (`olap benchmark --sql`).
+    User,
 }
 
 impl Expectation {
@@ -102,6 +106,8 @@ impl Expectation {
                 "Parquet reads < {:.0}% of CSV's bytes",
                 targets::MAX_PARQUET_BYTES_SHARE * 100.0
             ),
+            Expectation::Peers => "as fast as the fastest peer (scripts/peers.py)".into(),
+            Expectation::User => "your query".into(),
         }
     }
 }
@@ -384,15 +390,217 @@ already typed and compressed; CSV must read and parse every byte of every row.",
     },
 ];
 
+/// One ad-hoc question: written the obvious way, joins first.
+macro_rules! adhoc {
+    ($id:literal, $title:literal, $sql:literal) => {
+        QuerySpec {
+            id: $id,
+            story: "ad-hoc",
+            title: $title,
+            about: "",
+            variants: &[Variant {
+                name: "default",
+                sql: $sql,
+            }],
+            storages: PARQUET,
+            expect: Expectation::Peers,
+        }
+    };
+}
+
+/// Questions as an analyst writes them (join the dimensions, then filter
+/// and aggregate), not shaped for any engine: what `olap analyze --sql`
+/// gets from users. Standard SQL that DuckDB, DataFusion, Polars and chDB
+/// all run (`scripts/peers.py` times and cross-checks them); every ORDER BY
+/// is total, so answers compare row by row.
+pub const ADHOC_SUITE: [QuerySpec; 12] = [
+    adhoc!(
+        "adhoc_category_quarter",
+        "Revenue by category and quarter in 2023 (a partition filter, a join)",
+        "SELECT p.category, f.quarter, sum(f.revenue) AS revenue
+FROM sales_fact f JOIN dim_product p ON f.product_key = p.product_key
+WHERE f.year = 2023
+GROUP BY p.category, f.quarter
+ORDER BY p.category, f.quarter"
+    ),
+    adhoc!(
+        "adhoc_region_q4",
+        "Revenue by region in the last quarter of 2023",
+        "SELECT g.region, sum(f.revenue) AS revenue
+FROM sales_fact f JOIN dim_geography g ON f.geo_key = g.geo_key
+WHERE f.year = 2023 AND f.quarter = 4
+GROUP BY g.region
+ORDER BY g.region"
+    ),
+    adhoc!(
+        "adhoc_region_year",
+        "Revenue by region and year (a full scan, a join)",
+        "SELECT g.region, f.year, sum(f.revenue) AS revenue
+FROM sales_fact f JOIN dim_geography g ON f.geo_key = g.geo_key
+GROUP BY g.region, f.year
+ORDER BY g.region, f.year"
+    ),
+    adhoc!(
+        "adhoc_monthly_moving_average",
+        "Monthly revenue with a 3-month moving average (a window)",
+        "SELECT year, month, revenue,
+       avg(revenue) OVER (ORDER BY year, month ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS moving_avg
+FROM (SELECT year, month, sum(revenue) AS revenue FROM sales_fact GROUP BY year, month) m
+ORDER BY year, month"
+    ),
+    adhoc!(
+        "adhoc_top_brands_europe",
+        "Top 10 brands in Europe (a filter on a dimension attribute, top-N)",
+        "SELECT p.brand, sum(f.revenue) AS revenue
+FROM sales_fact f
+JOIN dim_product p ON f.product_key = p.product_key
+JOIN dim_geography g ON f.geo_key = g.geo_key
+WHERE g.region = 'Europe'
+GROUP BY p.brand
+ORDER BY revenue DESC, p.brand
+LIMIT 10"
+    ),
+    adhoc!(
+        "adhoc_segment_2022",
+        "Revenue and profit by customer segment in 2022",
+        "SELECT c.segment, sum(f.revenue) AS revenue, sum(f.profit) AS profit
+FROM sales_fact f JOIN dim_customer c ON f.customer_key = c.customer_key
+WHERE f.year = 2022
+GROUP BY c.segment
+ORDER BY c.segment"
+    ),
+    adhoc!(
+        "adhoc_current_category",
+        "Revenue by the current category of each product (an SCD2 join)",
+        "SELECT cur.category, sum(f.revenue) AS revenue
+FROM sales_fact f
+JOIN dim_product p ON f.product_key = p.product_key
+JOIN dim_product cur ON cur.product_id = p.product_id AND cur.is_current
+GROUP BY cur.category
+ORDER BY cur.category"
+    ),
+    adhoc!(
+        "adhoc_top_customers",
+        "Top 10 customers of 2023 with their segment",
+        "SELECT c.customer_id, c.segment, sum(f.revenue) AS revenue
+FROM sales_fact f JOIN dim_customer c ON f.customer_key = c.customer_key
+WHERE f.year = 2023
+GROUP BY c.customer_id, c.segment
+ORDER BY revenue DESC, c.customer_id
+LIMIT 10"
+    ),
+    adhoc!(
+        "adhoc_distinct_customers",
+        "Distinct customers by region and year (count distinct)",
+        "SELECT g.region, f.year, count(DISTINCT f.customer_key) AS customers
+FROM sales_fact f JOIN dim_geography g ON f.geo_key = g.geo_key
+GROUP BY g.region, f.year
+ORDER BY g.region, f.year"
+    ),
+    adhoc!(
+        "adhoc_summer_weekdays",
+        "Summer 2023 revenue by day of the week (a date range, a join to time)",
+        "SELECT t.day_name, t.is_weekend, sum(f.revenue) AS revenue
+FROM sales_fact f JOIN dim_time t ON f.time_key = t.time_key
+WHERE f.date BETWEEN DATE '2023-06-01' AND DATE '2023-08-31'
+GROUP BY t.day_name, t.is_weekend
+ORDER BY t.day_name"
+    ),
+    adhoc!(
+        "adhoc_holiday_payments",
+        "Revenue by payment type on holidays",
+        "SELECT pm.payment_type, sum(f.revenue) AS revenue, count(*) AS line_items
+FROM sales_fact f
+JOIN dim_time t ON f.time_key = t.time_key
+JOIN dim_payment pm ON f.payment_key = pm.payment_key
+WHERE t.is_holiday
+GROUP BY pm.payment_type
+ORDER BY pm.payment_type"
+    ),
+    adhoc!(
+        "adhoc_category_rank_by_region",
+        "Each region's categories ranked by revenue (a window over a join)",
+        "SELECT region, category, revenue,
+       rank() OVER (PARTITION BY region ORDER BY revenue DESC) AS category_rank
+FROM (
+    SELECT g.region, p.category, sum(f.revenue) AS revenue
+    FROM sales_fact f
+    JOIN dim_geography g ON f.geo_key = g.geo_key
+    JOIN dim_product p ON f.product_key = p.product_key
+    GROUP BY g.region, p.category
+) r
+ORDER BY region, category_rank, category"
+    ),
+];
+
+/// A user's own SQL as an entry (`olap benchmark --sql`), timed like the
+/// catalog's. Lives as long as the process (a command line's worth).
+pub fn user_query(id: String, sql: String) -> &'static QuerySpec {
+    let title: &'static str = Box::leak(
+        sql.lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("")
+            .chars()
+            .take(80)
+            .collect::<String>()
+            .into_boxed_str(),
+    );
+    let variants: &'static [Variant] = Box::leak(Box::new([Variant {
+        name: "default",
+        sql: Box::leak(sql.into_boxed_str()),
+    }]));
+    Box::leak(Box::new(QuerySpec {
+        id: Box::leak(id.into_boxed_str()),
+        story: "user",
+        title,
+        about: "",
+        variants,
+        storages: PARQUET,
+        expect: Expectation::User,
+    }))
+}
+
+/// Which queries to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suite {
+    /// The catalog: the user stories, with their targets.
+    Catalog,
+    /// The ad-hoc questions.
+    Adhoc,
+    All,
+}
+
+impl Suite {
+    pub const NAMES: [&'static str; 3] = ["catalog", "adhoc", "all"];
+
+    pub fn parse(s: &str) -> Option<Suite> {
+        match s {
+            "catalog" => Some(Suite::Catalog),
+            "adhoc" => Some(Suite::Adhoc),
+            "all" => Some(Suite::All),
+            _ => None,
+        }
+    }
+
+    pub fn specs(self) -> Vec<&'static QuerySpec> {
+        match self {
+            Suite::Catalog => CATALOG.iter().collect(),
+            Suite::Adhoc => ADHOC_SUITE.iter().collect(),
+            Suite::All => CATALOG.iter().chain(&ADHOC_SUITE).collect(),
+        }
+    }
+}
+
 pub fn find(id: &str) -> Option<&'static QuerySpec> {
-    CATALOG.iter().find(|q| q.id == id)
+    CATALOG.iter().chain(&ADHOC_SUITE).find(|q| q.id == id)
 }
 
 /// The entry for `id`, or an error suggesting the closest id.
 pub fn lookup(id: &str) -> anyhow::Result<&'static QuerySpec> {
     match find(id) {
         Some(q) => Ok(q),
-        None => match closest(id, CATALOG.iter().map(|q| q.id)) {
+        None => match closest(id, CATALOG.iter().chain(&ADHOC_SUITE).map(|q| q.id)) {
             Some(s) => bail_user!(
                 "unknown query id {id:?}; did you mean {s:?}? (`olap analyze --list` shows the catalog)"
             ),

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{OutputFormat, grid, json, plural, right};
 use crate::query::analyze::Report;
-use crate::query::catalog::{self, CATALOG, Params};
+use crate::query::catalog::{self, ADHOC_SUITE, CATALOG, Expectation, Params, Suite};
 use crate::query::profile::{Operator, Profile};
 use crate::query::run::{QueryRun, VariantRun};
 use crate::util::{human_bytes, human_count, human_secs};
@@ -28,6 +28,8 @@ pub fn list(format: OutputFormat) -> String {
             #[derive(Serialize)]
             struct Entry<'a> {
                 id: &'a str,
+                /// "catalog" or "adhoc".
+                suite: &'a str,
                 story: &'a str,
                 title: &'a str,
                 about: &'a str,
@@ -39,10 +41,16 @@ pub fn list(format: OutputFormat) -> String {
                 sql: Vec<String>,
                 storages: Vec<&'a str>,
             }
-            let list: Vec<Entry> = CATALOG
-                .iter()
+            let list: Vec<Entry> = Suite::All
+                .specs()
+                .into_iter()
                 .map(|q| Entry {
                     id: q.id,
+                    suite: if q.expect == Expectation::Peers {
+                        "adhoc"
+                    } else {
+                        "catalog"
+                    },
                     story: q.story,
                     title: q.title,
                     about: q.about,
@@ -83,7 +91,14 @@ pub fn list(format: OutputFormat) -> String {
                     q.expect.describe(),
                 ]);
             }
-            format!("{g}\n")
+            let mut a = grid(format);
+            a.set_header(vec!["id", "question (written the obvious way)"]);
+            for q in &ADHOC_SUITE {
+                a.add_row(vec![q.id, q.title]);
+            }
+            format!(
+                "{g}\nAd-hoc suite (--suite adhoc): questions as an analyst writes them, timed against other engines\n{a}\n"
+            )
         }
     }
 }
@@ -142,6 +157,19 @@ pub fn catalog_markdown() -> String {
                 catalog::render(q, vi, &Params::default())
             ));
         }
+    }
+    s.push_str(
+        "\n## Ad-hoc suite\n\nQuestions as an analyst writes them: join the dimensions, then filter and \
+aggregate (`--suite adhoc`). No targets of their own: `scripts/peers.py` times them against other \
+engines on the same files and checks every answer.\n",
+    );
+    for q in &ADHOC_SUITE {
+        s.push_str(&format!(
+            "\n### {}\n\n{}.\n\n```sql\n{}\n```\n",
+            q.id,
+            q.title,
+            catalog::render(q, 0, &Params::default())
+        ));
     }
     s
 }
