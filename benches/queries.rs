@@ -205,6 +205,7 @@ fn overhead() {
     let opts = RunOptions {
         execute: true,
         profile: false,
+        show_rows: None,
         storage: FileFormat::Parquet,
         params: Params::default(),
     };

@@ -123,6 +123,7 @@ pub fn tour(cfg: &DemoConfig, print: &mut dyn FnMut(&str)) -> Result<PathBuf> {
     let opts = RunOptions {
         execute: true,
         profile: true,
+        show_rows: None,
         storage: FileFormat::Parquet,
         params: Params::default(),
     };

@@ -313,6 +313,7 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchOutcome> {
     let opts = RunOptions {
         execute: true,
         profile: true,
+        show_rows: None,
         storage: engine_cfg.storage,
         params: params.clone(),
     };

@@ -7,11 +7,13 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::{EngineArgs, catalog_specs, output_format, suite};
+use super::{EngineArgs, catalog_specs, output_format_or_csv, suite};
+use crate::bail_user;
 use crate::error::CheckFailed;
-use crate::query::analyze::{AnalyzeConfig, analyze};
+use crate::query::analyze::{AnalyzeConfig, analyze, stream_sql};
 use crate::query::catalog::{Params, Suite};
 use crate::query::log::DEFAULT_LOG;
+use crate::report::stream::{CsvRows, JsonRows};
 use crate::report::{self, OutputFormat};
 
 #[derive(Debug, clap::Args)]
@@ -33,8 +35,9 @@ pub struct Args {
     /// Profile with EXPLAIN ANALYZE (implies --execute).
     #[arg(long)]
     pub profile: bool,
-    /// Output format.
-    #[arg(long, value_parser = output_format(), default_value = "table")]
+    /// Output format (csv: the rows of --sql or of one query; with --sql,
+    /// csv and json stream every row as DuckDB produces it).
+    #[arg(long, value_parser = output_format_or_csv(), default_value = "table")]
     pub format: OutputFormat,
     /// Query parameter, e.g. --param year=2022 (repeatable).
     #[arg(long = "param", value_name = "NAME=VALUE")]
@@ -42,7 +45,8 @@ pub struct Args {
     /// List the catalog and exit.
     #[arg(long)]
     pub list: bool,
-    /// Result rows to show per query in table output.
+    /// Result rows to show per query in table output (ad-hoc SQL fetches
+    /// only these and stops).
     #[arg(long, default_value_t = 10)]
     pub rows: usize,
     /// Query log (one JSON line per execution); default DATA_DIR/queries.log.jsonl.
@@ -61,9 +65,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let engine = args.engine.config();
+    let streamed = args.sql.is_some()
+        && !args.profile
+        && matches!(args.format, OutputFormat::Csv | OutputFormat::Json);
+    if args.format == OutputFormat::Csv && args.sql.is_none() && args.ids.len() != 1 {
+        bail_user!("--format csv prints one result: give --sql or one query id");
+    }
     let cfg = AnalyzeConfig {
         specs: catalog_specs(&args.ids, args.suite)?,
         explicit: !args.ids.is_empty(),
+        show_rows: (args.sql.is_some() && !args.profile).then_some(args.rows),
         sql: args.sql,
         execute: args.execute,
         profile: args.profile,
@@ -73,6 +84,30 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .unwrap_or_else(|| engine.data_dir.join(DEFAULT_LOG)),
         engine,
     };
+    if streamed {
+        if args.format == OutputFormat::Csv {
+            let mut w = CsvRows::new(std::io::stdout().lock());
+            stream_sql(&cfg, &mut |_| Ok(()), &mut |b| w.write(b).map(|_| true))?;
+            w.finish()?;
+        } else {
+            let (sql, storage) = (cfg.sql.as_deref().unwrap_or_default(), cfg.engine.storage);
+            let w = std::cell::RefCell::new(None);
+            let s = stream_sql(
+                &cfg,
+                &mut |r| {
+                    let out = std::io::stdout().lock();
+                    *w.borrow_mut() = Some(JsonRows::new(out, r, sql, storage.name())?);
+                    Ok(())
+                },
+                &mut |b| {
+                    let mut w = w.borrow_mut();
+                    w.as_mut().expect("started").write(b).map(|_| true)
+                },
+            )?;
+            w.into_inner().expect("started").finish(&s)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let report = analyze(&cfg)?;
     print!(
         "{}",

@@ -8,12 +8,12 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::{EngineArgs, catalog_specs, output_format, suite};
+use crate::bail_user;
 use crate::bench::run::Rounds;
 use crate::bench::store::{BaselineChoice, DEFAULT_STORE, Store};
 use crate::bench::{BenchConfig, Scaling, run as bench};
 use crate::error::CheckFailed;
 use crate::pipeline::MAX_ROWS;
-use crate::bail_user;
 use crate::query::catalog::{Params, Suite, user_query};
 use crate::query::log::DEFAULT_LOG;
 use crate::report::{self, OutputFormat};

@@ -101,6 +101,12 @@ pub fn output_format() -> impl TypedValueParser<Value = OutputFormat> {
         .map(|s| OutputFormat::parse(&s).expect("a listed name"))
 }
 
+/// `--format table|json|markdown|csv` (analyze: CSV streams `--sql` rows).
+pub fn output_format_or_csv() -> impl TypedValueParser<Value = OutputFormat> {
+    PossibleValuesParser::new(["table", "json", "markdown", "csv"])
+        .map(|s| OutputFormat::parse(&s).expect("a listed name"))
+}
+
 /// `--storage parquet|csv`.
 pub fn storage_format() -> impl TypedValueParser<Value = FileFormat> {
     PossibleValuesParser::new(FileFormat::ALL.map(FileFormat::name))

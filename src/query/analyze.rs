@@ -9,9 +9,13 @@ use serde::Serialize;
 use super::catalog::{Params, QuerySpec};
 use super::engine::EngineConfig;
 use super::log::QueryLog;
-use super::run::{Engines, QueryRun, RunOptions, run_query, run_sql};
+use super::log::{LogEntry, now};
+use super::run::{ADHOC, Engines, QueryRun, RunOptions, run_query, run_sql};
+use super::stream::{Streamed, stream};
 use crate::bail_user;
+use crate::error::UserError;
 use crate::storage::manifest::Manifest;
+use arrow::array::RecordBatch;
 
 /// Version of the report's JSON shape (docs/json-output.md).
 pub const SCHEMA_VERSION: u32 = 2;
@@ -28,6 +32,8 @@ pub struct AnalyzeConfig {
     pub execute: bool,
     pub profile: bool,
     pub params: Params,
+    /// Ad-hoc SQL: fetch only this many rows (a display's worth).
+    pub show_rows: Option<usize>,
     /// The query log, when executing.
     pub log: PathBuf,
 }
@@ -75,6 +81,7 @@ pub fn analyze(cfg: &AnalyzeConfig) -> Result<Report> {
     let opts = RunOptions {
         execute: cfg.execute || cfg.profile,
         profile: cfg.profile,
+        show_rows: cfg.show_rows,
         storage: cfg.engine.storage,
         params: cfg.params.clone(),
     };
@@ -108,4 +115,63 @@ pub fn analyze(cfg: &AnalyzeConfig) -> Result<Report> {
         partition_by: manifest.storage.partition_names(),
         queries,
     })
+}
+
+/// Streams the result of `cfg.sql` to `sink` batch by batch, as DuckDB
+/// produces it (CSV and JSON output of `olap analyze --sql`), and logs the
+/// execution. DuckDB's errors are the user's to fix.
+pub fn stream_sql(
+    cfg: &AnalyzeConfig,
+    start: &mut dyn FnMut(&Report) -> Result<()>,
+    sink: &mut dyn FnMut(&RecordBatch) -> Result<bool>,
+) -> Result<Streamed> {
+    let sql = cfg.sql.as_deref().unwrap_or_default();
+    let log = QueryLog::open(&cfg.log)?;
+    let manifest = Manifest::load(&cfg.engine.data_dir)?;
+    let mut engines = Engines::new(cfg.engine.clone());
+    let engine = engines.get(cfg.engine.storage)?;
+    // The report's header (no queries yet): what the rows will belong to.
+    start(&Report {
+        schema_version: SCHEMA_VERSION,
+        data_dir: cfg.engine.data_dir.display().to_string(),
+        duckdb_version: engine.duckdb_version()?,
+        threads: cfg.engine.threads,
+        fact_rows: manifest.spec.rows,
+        partition_by: manifest.storage.partition_names(),
+        queries: Vec::new(),
+    })?;
+    let streamed = stream(engine.connection(), sql, sink);
+    let entry = |status: &str, error: Option<String>, s: Option<&Streamed>| LogEntry {
+        timestamp: now(),
+        query_id: ADHOC.into(),
+        variant: ADHOC.into(),
+        storage: cfg.engine.storage.name().into(),
+        parameters: Default::default(),
+        duration_ms: s.map_or(0.0, |s| s.total_ms),
+        result_rows: s.map_or(0, |s| s.rows),
+        threads: cfg.engine.threads,
+        rows_scanned: None,
+        bytes_read: None,
+        partitions_scanned: None,
+        partitions_total: None,
+        status: status.into(),
+        error,
+    };
+    match streamed {
+        Ok(s) => {
+            log.append(&entry("ok", None, Some(&s)))?;
+            Ok(s)
+        }
+        Err(e) => {
+            // A closed pipe is the reader's choice, not a SQL error.
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return Err(e);
+            }
+            log.append(&entry("error", Some(format!("{e:#}")), None))?;
+            Err(UserError::new(format!("{e:#}")).into())
+        }
+    }
 }

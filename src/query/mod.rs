@@ -11,3 +11,4 @@ pub mod log;
 pub mod profile;
 pub mod results;
 pub mod run;
+pub mod stream;

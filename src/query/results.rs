@@ -134,6 +134,15 @@ impl Serialize for TypedRow<'_> {
     }
 }
 
+impl ResultSet {
+    /// Each row as typed JSON text (numbers as numbers).
+    pub fn json_rows(&self) -> impl Iterator<Item = String> + '_ {
+        self.rows
+            .iter()
+            .map(|r| serde_json::to_string(&TypedRow(&self.columns, r)).expect("rows serialise"))
+    }
+}
+
 impl Serialize for ResultSet {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut st = s.serialize_struct("ResultSet", 2)?;

@@ -11,10 +11,11 @@ use serde::Serialize;
 
 use super::catalog::{Expectation, Params, QuerySpec, render};
 use super::engine::{Engine, EngineConfig};
-use super::execute::execute;
+use super::execute::{Execution, execute};
 use super::log::{LogEntry, QueryLog, now};
 use super::profile::{DataSetShape, Profile, execute_profiled};
 use super::results::ResultSet;
+use super::stream::stream;
 use crate::bail_user;
 use crate::error::UserError;
 use crate::model::{PartitionKey, Table};
@@ -103,8 +104,17 @@ pub struct VariantRun {
     pub variant: String,
     pub storage: FileFormat,
     pub sql: String,
+    /// Wall time of the execution: to the full result, or (when
+    /// `complete` is false) to the rows fetched.
     pub latency_ms: Option<f64>,
+    /// Rows fetched: all of them when `complete`.
     pub result_rows: u64,
+    /// The whole result was read (ad-hoc SQL on a terminal stops after the
+    /// rows it shows).
+    pub complete: bool,
+    /// Time to the first rows, when streamed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_rows_ms: Option<f64>,
     /// Columns and rows of the result (numbers typed in JSON).
     #[serde(flatten)]
     pub result: ResultSet,
@@ -133,6 +143,9 @@ pub struct QueryRun {
 pub struct RunOptions {
     pub execute: bool,
     pub profile: bool,
+    /// Ad-hoc SQL: fetch only this many rows (then stop the query), for a
+    /// display that shows the first rows of any result at once.
+    pub show_rows: Option<usize>,
     /// Storage for single-storage entries.
     pub storage: FileFormat,
     pub params: Params,
@@ -195,6 +208,8 @@ fn run_variant(
         sql: sql.clone(),
         latency_ms: None,
         result_rows: 0,
+        complete: true,
+        first_rows_ms: None,
         result: ResultSet::default(),
         profile: None,
         plan: None,
@@ -214,6 +229,24 @@ fn run_variant(
     let profiled = opts.profile || spec.is_some_and(|s| s.is_comparison());
     let exec = if profiled {
         execute_profiled(engine.connection(), &sql, shape).map(|(e, p)| (e, Some(p)))
+    } else if let (None, Some(limit)) = (spec, opts.show_rows) {
+        // Only what the display shows: a result of any size costs one chunk.
+        let mut kept = Vec::new();
+        let mut seen = 0usize;
+        stream(engine.connection(), &sql, &mut |b| {
+            seen += b.num_rows();
+            kept.push(b.clone());
+            Ok(seen <= limit)
+        })
+        .map(|s| {
+            run.complete = s.complete;
+            run.first_rows_ms = s.first_rows_ms;
+            let e = Execution {
+                latency_ms: s.total_ms,
+                batches: kept,
+            };
+            (e, None)
+        })
     } else {
         execute(engine.connection(), &sql).map(|e| (e, None))
     };
@@ -245,7 +278,7 @@ fn run_variant(
     };
     run.latency_ms = Some(exec.latency_ms);
     run.result_rows = exec.rows();
-    run.result = ResultSet::from_batches(&exec.batches, usize::MAX);
+    run.result = ResultSet::from_batches(&exec.batches, opts.show_rows.unwrap_or(usize::MAX));
     run.profile = profile;
     if let Some(log) = log {
         log.append(&entry(

@@ -18,7 +18,39 @@ pub fn render(r: &Report, format: OutputFormat, max_rows: usize) -> String {
         OutputFormat::Json => json(r) + "\n",
         OutputFormat::Markdown => markdown(r),
         OutputFormat::Table => table(r, max_rows),
+        OutputFormat::Csv => csv(r),
     }
+}
+
+/// The first query's result as CSV (one query: the command line checks).
+fn csv(r: &Report) -> String {
+    let quote = |v: &str| {
+        if v.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", v.replace('"', "\"\""))
+        } else {
+            v.to_string()
+        }
+    };
+    let Some(run) = r.queries.first().and_then(|q| q.runs.first()) else {
+        return String::new();
+    };
+    let mut s = run
+        .result
+        .columns
+        .iter()
+        .map(|c| quote(&c.name))
+        .collect::<Vec<_>>()
+        .join(",");
+    s.push('\n');
+    for row in &run.result.rows {
+        let cells: Vec<String> = row
+            .iter()
+            .map(|v| quote(v.as_deref().unwrap_or("")))
+            .collect();
+        s.push_str(&cells.join(","));
+        s.push('\n');
+    }
+    s
 }
 
 /// The catalog, in `format`.
@@ -67,7 +99,7 @@ pub fn list(format: OutputFormat) -> String {
             json(&list) + "\n"
         }
         OutputFormat::Markdown => catalog_markdown(),
-        OutputFormat::Table => {
+        OutputFormat::Table | OutputFormat::Csv => {
             let mut g = grid(format);
             g.set_header(vec![
                 "id",
@@ -334,7 +366,12 @@ pub fn plan_tree(p: &Profile) -> String {
 pub fn metrics_line(run: &VariantRun) -> String {
     let mut parts = Vec::new();
     if let Some(ms) = run.latency_ms {
-        parts.push(format!("latency {}", human_secs(ms / 1e3)));
+        let what = if run.complete {
+            "latency"
+        } else {
+            "first rows in"
+        };
+        parts.push(format!("{what} {}", human_secs(ms / 1e3)));
     }
     if let Some(p) = &run.profile {
         parts.push(format!("DuckDB {}", human_secs(p.total_ms / 1e3)));
@@ -488,10 +525,18 @@ pub fn table(r: &Report, max_rows: usize) -> String {
             }
             continue;
         }
+        let size = if first.complete {
+            format!(
+                "{} {}",
+                first.result_rows,
+                plural(first.result_rows as usize, "row")
+            )
+        } else {
+            "the first rows (the query was stopped there: --format csv or json streams every row)"
+                .to_string()
+        };
         s.push_str(&format!(
-            "\nresult: {} {}\n{}\n",
-            first.result_rows,
-            plural(first.result_rows as usize, "row"),
+            "\nresult: {size}\n{}\n",
             result_table(first, max_rows)
         ));
         if q.runs.len() > 1 {

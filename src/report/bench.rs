@@ -339,7 +339,7 @@ pub fn render(o: &BenchOutcome, format: OutputFormat) -> String {
     match format {
         OutputFormat::Json => json(o) + "\n",
         OutputFormat::Markdown => markdown(o),
-        OutputFormat::Table => table(o),
+        OutputFormat::Table | OutputFormat::Csv => table(o),
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod analyze;
 pub mod bench;
 pub mod generate;
+pub mod stream;
 pub mod validate;
 
 use comfy_table::presets::{ASCII_MARKDOWN, UTF8_FULL_CONDENSED};
@@ -19,6 +20,8 @@ pub enum OutputFormat {
     Json,
     /// Markdown that renders on any Markdown viewer.
     Markdown,
+    /// A result's rows as CSV, streamed (`olap analyze --sql`).
+    Csv,
 }
 
 impl OutputFormat {
@@ -29,6 +32,7 @@ impl OutputFormat {
             "table" => Some(OutputFormat::Table),
             "json" => Some(OutputFormat::Json),
             "markdown" => Some(OutputFormat::Markdown),
+            "csv" => Some(OutputFormat::Csv),
             _ => None,
         }
     }

@@ -624,3 +624,60 @@ fn a_year_filter_skips_at_least_80_percent_on_a_ten_year_span() {
             .starts_with("90.0% skipped")
     );
 }
+
+#[test]
+fn adhoc_results_stream_and_the_display_stops_at_its_rows() {
+    let all = "SELECT * FROM sales_fact";
+    let run = |format: &str| {
+        let o = olap()
+            .args(["analyze", "--sql", all, "--execute", "--format", format])
+            .arg("--data-dir")
+            .arg(fixture())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let table = run("table");
+    assert!(table.contains("first rows in"), "{table}");
+    assert!(table.contains("the query was stopped there"), "{table}");
+    // CSV: a header and every row, streamed.
+    let csv = run("csv");
+    assert_eq!(csv.lines().count(), 60_000 + 1);
+    assert!(
+        csv.starts_with("transaction_id,line_item_id,date,"),
+        "{}",
+        &csv[..80]
+    );
+    // JSON: analyze's own document, every row streamed into it, typed.
+    let v: Value = serde_json::from_str(&run("json")).unwrap();
+    let r = &v["queries"][0]["runs"][0];
+    assert_eq!(r["result_rows"], 60_000);
+    assert_eq!(r["complete"], true);
+    assert_eq!(r["rows"].as_array().unwrap().len(), 60_000);
+    assert!(r["rows"][0][0].is_number() && r["columns"][0]["name"] == "transaction_id");
+    assert_eq!(v["schema_version"], 2);
+    assert_eq!(v["fact_rows"], 60_000);
+    // A small result is read whole and says how many rows it has.
+    let o = olap()
+        .args([
+            "analyze",
+            "--sql",
+            "SELECT count(*) AS n FROM dim_payment",
+            "--execute",
+        ])
+        .arg("--data-dir")
+        .arg(fixture())
+        .output()
+        .unwrap();
+    assert!(stdout(&o).contains("result: 1 row"), "{}", stdout(&o));
+    // CSV of the catalog needs one query.
+    assert_refused(
+        olap()
+            .args(["analyze", "--format", "csv", "--data-dir"])
+            .arg(fixture()),
+        "csv of the whole catalog",
+        2,
+        "one query id",
+    );
+}

@@ -463,16 +463,31 @@ fn verbose_shows_each_stage_and_quiet_shows_nothing_on_stderr() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
-    for stage in ["staged in", "dimensions built in", "files written in", "committed in"] {
+    for stage in [
+        "staged in",
+        "dimensions built in",
+        "files written in",
+        "committed in",
+    ] {
         assert!(err.contains(stage), "-v shows {stage:?}: {err}");
     }
     let o = olap()
-        .args(["generate", "-q", "--force", "--rows", "20000", "--output-dir"])
+        .args([
+            "generate",
+            "-q",
+            "--force",
+            "--rows",
+            "20000",
+            "--output-dir",
+        ])
         .arg(&dir)
         .args(SMALL)
         .output()
         .unwrap();
     assert!(o.status.success());
     assert_eq!(stderr(&o), "", "-q: nothing on stderr");
-    assert!(stdout(&o).contains("data set written"), "results still print");
+    assert!(
+        stdout(&o).contains("data set written"),
+        "results still print"
+    );
 }
