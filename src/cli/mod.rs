@@ -54,7 +54,7 @@ pub enum Command {
     /// Run the query catalog (or --sql) through DuckDB; show results, plans and metrics.
     Analyze(analyze::Args),
     /// Benchmark the catalog: percentiles, SLAs, baselines, storage/scaling/concurrency studies.
-    Benchmark(benchmark::Args),
+    Benchmark(Box<benchmark::Args>),
     /// A guided tour: generate a small data set if needed, run every user story, write a report.
     Demo(demo::Args),
     /// Re-read a data set: files, checksums, schemas and every invariant.
@@ -77,7 +77,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Generate(a) => generate::run(a),
         Command::Analyze(a) => analyze::run(a),
-        Command::Benchmark(a) => benchmark::run(a),
+        Command::Benchmark(a) => benchmark::run(*a),
         Command::Demo(a) => demo::run(a),
         Command::Validate(a) => validate::run(a),
     }
