@@ -19,6 +19,9 @@ pub struct Column {
     /// Numbers serialise as JSON numbers.
     #[serde(skip)]
     pub numeric: bool,
+    /// Booleans serialise as JSON booleans.
+    #[serde(skip)]
+    pub boolean: bool,
 }
 
 /// Columns and rows of a result; `None` is SQL NULL.
@@ -48,6 +51,7 @@ impl ResultSet {
                 name: f.name().clone(),
                 data_type: f.data_type().to_string(),
                 numeric: is_numeric(f.data_type()),
+                boolean: f.data_type() == &DataType::Boolean,
             })
             .collect();
         let opts = FormatOptions::default();
@@ -127,6 +131,7 @@ impl Serialize for TypedRow<'_> {
                     Some(raw) => seq.serialize_element(&raw)?,
                     None => seq.serialize_element(t)?,
                 },
+                Some(t) if c.boolean => seq.serialize_element(&(t == "true"))?,
                 Some(t) => seq.serialize_element(t)?,
             }
         }
@@ -165,6 +170,7 @@ mod tests {
             Field::new("region", DataType::Utf8, true),
             Field::new("year", DataType::Int32, false),
             Field::new("revenue", DataType::Decimal128(38, 2), true),
+            Field::new("weekend", DataType::Boolean, false),
         ]));
         let b = RecordBatch::try_new(
             schema,
@@ -176,20 +182,21 @@ mod tests {
                         .with_precision_and_scale(38, 2)
                         .unwrap(),
                 ),
+                Arc::new(arrow::array::BooleanArray::from(vec![true, false])),
             ],
         )
         .unwrap();
         let r = ResultSet::from_batches(&[b], 10);
         let json = serde_json::to_string(&r).unwrap();
         assert!(
-            json.ends_with(r#""rows":[["Europe",2021,3790454.10],[null,2022,null]]}"#),
+            json.ends_with(r#""rows":[["Europe",2021,3790454.10,true],[null,2022,null,false]]}"#),
             "{json}"
         );
         assert!(
             json.contains(r#"{"name":"revenue","type":"Decimal128(38, 2)"}"#),
             "{json}"
         );
-        assert_eq!(r.text().nth(1).unwrap(), ["NULL", "2022", "NULL"]);
+        assert_eq!(r.text().nth(1).unwrap(), ["NULL", "2022", "NULL", "false"]);
         assert_eq!(ResultSet::from_batches(&[], 10).len(), 0);
     }
 }
