@@ -9,12 +9,13 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::bench::run::{Rounds, plan, time_variant};
-use crate::bench::studies;
+use crate::bench::run::Rounds;
+use crate::bench::store::Store;
+use crate::bench::{self, BenchConfig, Scaling, studies};
 use crate::model::{GenSpec, PartitionKey};
 use crate::pipeline::{GenerateConfig, generate};
 use crate::query::analyze::{Report, SCHEMA_VERSION};
-use crate::query::catalog::{self, Params, QuerySpec};
+use crate::query::catalog::{self, CATALOG, Params, QuerySpec};
 use crate::query::engine::EngineConfig;
 use crate::query::log::{DEFAULT_LOG, QueryLog};
 use crate::query::run::{Engines, RunOptions, run_query};
@@ -150,10 +151,6 @@ pub fn tour(cfg: &DemoConfig, print: &mut dyn FnMut(&str)) -> Result<PathBuf> {
         );
         Ok(())
     };
-    let both_studies = |out: &mut Out, text: String, md: String, chart: &str, alt: &str| {
-        out.both(&text, &format!("{md}\n![{alt}]({chart})\n"));
-    };
-
     out.section(
         "US1 · Multi-dimensional analysis and partition pruning",
         "Aggregations across geography, time and product. Filters on the partition columns let DuckDB skip whole directories.",
@@ -178,10 +175,36 @@ pub fn tour(cfg: &DemoConfig, print: &mut dyn FnMut(&str)) -> Result<PathBuf> {
 
     std::fs::create_dir_all(&cfg.report_dir)
         .with_context(|| format!("creating {}", cfg.report_dir.display()))?;
-    let rounds = Rounds {
-        rounds: 3,
-        warmup: 1,
-        csv_rounds: 1,
+    // The studies and the HTML page come from one quick benchmark run.
+    let base = manifest.spec.rows;
+    let outcome = bench::run(&BenchConfig {
+        engine: engines.config().clone(),
+        specs: CATALOG.iter().collect(),
+        params: Params::default(),
+        rounds: Rounds {
+            rounds: 3,
+            warmup: 1,
+            csv_rounds: 1,
+        },
+        baseline: None,
+        allow_different_env: false,
+        store: Store::new(cfg.report_dir.join("runs")),
+        save: false,
+        save_name: None,
+        threshold: 0.10,
+        storage_comparison: has_csv,
+        scaling: Some(Scaling::Sizes(vec![
+            (base / 4).max(10_000),
+            (base / 2).max(20_000),
+            base,
+        ])),
+        concurrency: Some(4),
+        profiles: true,
+        report_dir: cfg.report_dir.clone(),
+        log: dir.join(DEFAULT_LOG),
+    })?;
+    let both_studies = |out: &mut Out, text: String, md: String, chart: &str, alt: &str| {
+        out.both(&text, &format!("{md}\n![{alt}]({chart})\n"));
     };
     if has_csv {
         out.section(
@@ -189,39 +212,7 @@ pub fn tour(cfg: &DemoConfig, print: &mut dyn FnMut(&str)) -> Result<PathBuf> {
             "The same data as Parquet and as CSV: sizes, latency and bytes read.",
         );
         show(&mut out, &mut engines, &["storage_comparison", "column_io"])?;
-        let specs = specs(&[
-            "revenue_by_region_year",
-            "category_by_quarter",
-            "moving_average",
-            "product_rankings",
-            "column_io",
-        ]);
-        let mut timed = Vec::new();
-        for s in &specs {
-            for (vi, st) in plan(s, FileFormat::Parquet, &manifest.storage.formats) {
-                timed.push(time_variant(
-                    &mut engines,
-                    s,
-                    vi,
-                    st,
-                    &Params::default(),
-                    &rounds,
-                    manifest.spec.rows,
-                    Some(&log),
-                    &|| {},
-                )?);
-            }
-        }
-        let study = studies::storage_study(
-            &mut engines,
-            &specs,
-            &Params::default(),
-            &rounds,
-            &manifest,
-            &timed,
-            &cfg.report_dir,
-        )?;
-        let render = |f| report::bench::studies(Some(&study), None, None, f);
+        let render = |f| report::bench::studies(outcome.storage.as_ref(), None, None, f);
         both_studies(
             &mut out,
             render(OutputFormat::Table),
@@ -240,26 +231,14 @@ pub fn tour(cfg: &DemoConfig, print: &mut dyn FnMut(&str)) -> Result<PathBuf> {
         "US4 · Scaling and concurrency",
         "Latency as the data doubles (data sets generated next to the demo's), a partition-filtered query on twice the partitions, and queries run 1 vs 4 at once.",
     );
-    let base = manifest.spec.rows;
-    let sizes = vec![(base / 4).max(10_000), (base / 2).max(20_000), base];
-    let scaling = studies::scaling_study(
-        dir,
-        Some(&sizes),
-        None,
-        &manifest,
-        &specs(&[
-            "revenue_by_region_year",
-            "category_by_quarter",
-            "moving_average",
-        ]),
-        &Params::default(),
-        &rounds,
-        threads,
-        &cfg.report_dir,
-    )?;
-    let conc =
-        studies::concurrency_study(engines.get(FileFormat::Parquet)?, &Params::default(), 4, 8)?;
-    let render = |f| report::bench::studies(None, Some(&scaling), Some(&conc), f);
+    let render = |f| {
+        report::bench::studies(
+            None,
+            outcome.scaling.as_ref(),
+            outcome.concurrency.as_deref(),
+            f,
+        )
+    };
     both_studies(
         &mut out,
         render(OutputFormat::Table),
@@ -267,17 +246,23 @@ pub fn tour(cfg: &DemoConfig, print: &mut dyn FnMut(&str)) -> Result<PathBuf> {
         "scaling.svg",
         "p50 latency against data size",
     );
+    let page = report::html::write(&cfg.report_dir, &outcome, "olap demo")?;
+    out.md.push_str(&format!(
+        "\nEvery query's latency, plan and partitions, and the studies as charts: [index.html]({}).\n",
+        crate::report::html::INDEX
+    ));
 
     let path = cfg.report_dir.join("README.md");
     std::fs::write(&path, &out.md).with_context(|| format!("writing {}", path.display()))?;
     (out.print)(&format!(
-        "\nreport written to {} (with scaling.svg{})\n",
+        "\nreport written to {} (with scaling.svg{}) and {}\n",
         path.display(),
         if has_csv {
             " and storage-speedup.svg"
         } else {
             ""
-        }
+        },
+        page.display()
     ));
     Ok(path)
 }

@@ -52,8 +52,9 @@ pub struct BenchConfig {
     /// Compare with a baseline from another machine, thread count, DuckDB
     /// or data set (the differences are reported).
     pub allow_different_env: bool,
-    /// Where every run is saved and baselines are found.
+    /// Where every run is saved (unless `save` is off) and baselines are found.
     pub store: Store,
+    pub save: bool,
     /// Also save this run under a name.
     pub save_name: Option<String>,
     /// Minimum relative change for a regression (0.10 = 10%).
@@ -62,6 +63,9 @@ pub struct BenchConfig {
     pub scaling: Option<Scaling>,
     /// Clients of the concurrency study.
     pub concurrency: Option<usize>,
+    /// Profile one execution of every entry (plans for the HTML report;
+    /// the pruning checks always come from one).
+    pub profiles: bool,
     /// Where charts and CSV go.
     pub report_dir: PathBuf,
     pub log: PathBuf,
@@ -89,6 +93,15 @@ pub struct BenchOutcome {
     pub scaling: Option<ScalingStudy>,
     #[serde(skip)]
     pub concurrency: Option<Vec<ConcurrencyCase>>,
+    /// The baseline compared with, for side-by-side charts.
+    #[serde(skip)]
+    pub baseline_result: Option<BenchResult>,
+    /// One profiled execution per entry (query key, profile).
+    #[serde(skip)]
+    pub profiles: Vec<(String, crate::query::profile::Profile)>,
+    /// The data set's fact partitions ("year=2023/quarter=4").
+    #[serde(skip)]
+    pub partitions: Vec<String>,
 }
 
 /// The verdicts of a run, each kind apart.
@@ -308,8 +321,10 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchOutcome> {
     }
     pb.finish_and_clear();
 
-    // Pruning, read from the executed plan of the pruning entries.
+    // Pruning, read from the executed plan of the pruning entries; with
+    // `profiles`, every entry gets one profiled execution for its plan.
     let mut pruning = Vec::new();
+    let mut profiles = Vec::new();
     let opts = RunOptions {
         execute: true,
         profile: true,
@@ -320,13 +335,25 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchOutcome> {
     for spec in cfg
         .specs
         .iter()
-        .filter(|s| s.expect == Expectation::Pruning)
+        .filter(|s| cfg.profiles || s.expect == Expectation::Pruning)
+        .filter(|s| !plan(s, engine_cfg.storage, &available).is_empty())
     {
         let run = run_query(&mut engines, spec, &opts, &manifest, None)?;
-        pruning.extend(run.checks.into_iter().map(|mut c| {
-            c.name = format!("{}: {}", spec.id, c.name);
-            c
-        }));
+        for v in &run.runs {
+            if let Some(p) = &v.profile {
+                let key = format!("{} [{} · {}]", spec.id, v.variant, v.storage.name());
+                profiles.push((key, p.clone()));
+            }
+        }
+        pruning.extend(
+            run.checks
+                .into_iter()
+                .filter(|_| spec.expect == Expectation::Pruning)
+                .map(|mut c| {
+                    c.name = format!("{}: {}", spec.id, c.name);
+                    c
+                }),
+        );
     }
 
     // Studies.
@@ -405,7 +432,10 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchOutcome> {
         .as_ref()
         .map(|(b, _, _)| compare(b, &result, cfg.threshold))
         .unwrap_or_default();
-    let saved_to = cfg.store.save(&result, cfg.save_name.as_deref())?;
+    let saved_to = cfg
+        .save
+        .then(|| cfg.store.save(&result, cfg.save_name.as_deref()))
+        .transpose()?;
     let verdicts = judge(
         &result,
         &comparisons,
@@ -414,21 +444,36 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchOutcome> {
         scaling.as_ref(),
         concurrency.as_deref(),
     );
-    let (baseline, baseline_differences) = match baseline {
-        Some((_, p, d)) => (Some(p.display().to_string()), d),
-        None => (None, Vec::new()),
+    let (baseline, baseline_differences, baseline_result) = match baseline {
+        Some((b, p, d)) => (Some(p.display().to_string()), d, Some(b)),
+        None => (None, Vec::new(), None),
     };
+    let partitions: std::collections::BTreeSet<String> = manifest
+        .table(Table::SalesFact)
+        .map(|t| {
+            t.files_of(FileFormat::Parquet)
+                .filter_map(|f| {
+                    crate::storage::layout::partition_dir(&f.path)
+                        .split_once("sales_fact/")
+                        .map(|(_, rel)| rel.to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(BenchOutcome {
         result,
         baseline,
         baseline_differences,
         comparisons,
-        saved_to: Some(saved_to.display().to_string()),
+        saved_to: saved_to.map(|p| p.display().to_string()),
         verdicts,
         skipped,
         storage,
         scaling,
         concurrency,
+        baseline_result,
+        profiles,
+        partitions: partitions.into_iter().collect(),
     })
 }
 

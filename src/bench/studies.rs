@@ -162,6 +162,7 @@ pub fn storage_study(
         "Parquet speed-up over CSV (p50, same query)",
         "times faster",
         &bars,
+        Some((targets::MIN_PARQUET_SPEEDUP, "target ≥ 10x")),
     )?;
     Ok(StorageStudy {
         size_target_met: targets::compression_met(total_ratio),
@@ -350,7 +351,12 @@ pub fn scaling_study(
     }
     std::fs::write(&csv_path, csv).with_context(|| format!("writing {}", csv_path.display()))?;
     let svg = report_dir.join("scaling.svg");
-    super::chart::latency_chart(&svg, "olap: p50 latency vs data size (2 threads)", &series)?;
+    super::chart::latency_chart(
+        &svg,
+        &format!("olap: p50 latency vs data size ({threads} threads)"),
+        &series,
+        targets::MAX_GROWTH_PER_DOUBLING,
+    )?;
     Ok(ScalingStudy {
         points,
         growth,

@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 
 use super::{EngineArgs, catalog_specs, output_format_or_csv, suite};
 use crate::bail_user;
@@ -13,6 +14,8 @@ use crate::error::CheckFailed;
 use crate::query::analyze::{AnalyzeConfig, analyze, stream_sql};
 use crate::query::catalog::{Params, Suite};
 use crate::query::log::DEFAULT_LOG;
+use crate::query::profile::Profile;
+use crate::report::plan::PlanFormat;
 use crate::report::stream::{CsvRows, JsonRows};
 use crate::report::{self, OutputFormat};
 
@@ -52,11 +55,25 @@ pub struct Args {
     /// Query log (one JSON line per execution); default DATA_DIR/queries.log.jsonl.
     #[arg(long)]
     pub log: Option<PathBuf>,
+    /// Print (or write, with --plan-output) each profiled plan in this form
+    /// instead of the report: text, json, html, dot (Graphviz) or mermaid.
+    /// Implies --profile.
+    #[arg(long, value_parser = plan_format())]
+    pub plan_format: Option<PlanFormat>,
+    /// Write the plans here (default: stdout); implies --profile.
+    #[arg(long, value_name = "FILE")]
+    pub plan_output: Option<PathBuf>,
     /// Exit 1 when a check fails (pruning, Parquet vs CSV).
     #[arg(long)]
     pub check: bool,
     #[command(flatten)]
     pub engine: EngineArgs,
+}
+
+/// `--plan-format text|json|html|dot|mermaid`.
+fn plan_format() -> impl TypedValueParser<Value = PlanFormat> {
+    PossibleValuesParser::new(PlanFormat::NAMES)
+        .map(|s| PlanFormat::parse(&s).expect("a listed name"))
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -77,7 +94,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         show_rows: (args.sql.is_some() && !args.profile).then_some(args.rows),
         sql: args.sql,
         execute: args.execute,
-        profile: args.profile,
+        profile: args.profile || args.plan_format.is_some() || args.plan_output.is_some(),
         params: Params::parse(&args.params)?,
         log: args
             .log
@@ -109,6 +126,33 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let report = analyze(&cfg)?;
+    if args.plan_format.is_some() || args.plan_output.is_some() {
+        let runs: Vec<(String, &Profile)> = report
+            .queries
+            .iter()
+            .flat_map(|q| {
+                q.runs.iter().filter_map(move |r| {
+                    let name = format!("{} [{} · {}]", q.id, r.variant, r.storage.name());
+                    r.profile.as_ref().map(|p| (name, p))
+                })
+            })
+            .collect();
+        let text = report::plan::render(&runs, args.plan_format.unwrap_or(PlanFormat::Text))?;
+        match &args.plan_output {
+            Some(path) => {
+                std::fs::write(path, text)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!(
+                    "{} {} written to {}",
+                    runs.len(),
+                    if runs.len() == 1 { "plan" } else { "plans" },
+                    path.display()
+                );
+            }
+            None => print!("{text}"),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     print!(
         "{}",
         report::analyze::render(&report, args.format, args.rows)

@@ -151,8 +151,9 @@ pub struct Args {
     /// Concurrency study: the same query N at once vs alone.
     #[arg(long, value_parser = parse_clients)]
     pub concurrency: Option<usize>,
-    /// Where charts and CSV go (default: beside --output, else benchmark-results/latest).
-    #[arg(long)]
+    /// Where the HTML report (index.html), charts and CSV go (default:
+    /// beside --output, else benchmark-results/latest).
+    #[arg(long, visible_alias = "report")]
     pub report_dir: Option<PathBuf>,
     /// Query log; default DATA_DIR/queries.log.jsonl.
     #[arg(long)]
@@ -217,6 +218,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         baseline: args.baseline.as_deref().map(BaselineChoice::parse),
         allow_different_env: args.allow_different_env,
         store: Store::new(args.store),
+        save: true,
         save_name: args.save_baseline,
         threshold: args.threshold,
         storage_comparison: args.storage_comparison,
@@ -226,6 +228,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             _ => None,
         },
         concurrency: args.concurrency,
+        profiles: true,
         report_dir,
     };
     let outcome = bench(&cfg)?;
@@ -233,10 +236,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         outcome.result.save(out)?;
     }
     print!("{}", report::bench::render(&outcome, args.format));
-    if args.format == OutputFormat::Table
-        && let Some(out) = &args.output
-    {
-        println!("result written to {}", out.display());
+    let page = report::html::write(&cfg.report_dir, &outcome, "olap benchmark")?;
+    if args.format == OutputFormat::Table {
+        if let Some(out) = &args.output {
+            println!("result written to {}", out.display());
+        }
+        println!("report: {}", page.display());
     }
     let v = &outcome.verdicts;
     let mut why = Vec::new();

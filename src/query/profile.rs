@@ -123,6 +123,10 @@ pub struct Profile {
     /// Hive partitions (directories) read, and in the data set.
     pub partitions_scanned: Option<u64>,
     pub partitions_total: u64,
+    /// The partitions read, as the data set names them ("year=2023/quarter=4"),
+    /// when the plan lists every file it read.
+    #[serde(default)]
+    pub scanned_partitions: Vec<String>,
     /// The plan below DuckDB's wrapper operators.
     pub operators: Vec<Operator>,
     /// Window operators of the plan (name, ms, rows).
@@ -270,9 +274,8 @@ pub fn parse(json: &str, shape: DataSetShape) -> Result<Profile> {
         }
         for f in files.split(", ").filter(|f| f.contains("sales_fact")) {
             listed += 1;
-            if let Some(dir) = std::path::Path::new(f.trim()).parent() {
-                partitions.insert(dir.to_string_lossy().to_string());
-            }
+            let dir = partition_dir(f.trim());
+            partitions.insert(dir.to_string());
         }
     }
     // DuckDB lists only the first few file names of a large scan: when the list
@@ -283,6 +286,14 @@ pub fn parse(json: &str, shape: DataSetShape) -> Result<Profile> {
             .div_ceil(shape.fact_files)
             .min(shape.partitions),
         _ => partitions.len() as u64,
+    };
+    let scanned_partitions = if listed >= fact_files.unwrap_or(0) {
+        partitions
+            .iter()
+            .filter_map(|d| d.split_once("sales_fact/").map(|(_, rel)| rel.to_string()))
+            .collect()
+    } else {
+        Vec::new()
     };
     let window_operators = all
         .iter()
@@ -322,6 +333,7 @@ pub fn parse(json: &str, shape: DataSetShape) -> Result<Profile> {
         fact_files_total: shape.fact_files,
         partitions_scanned: (saw_fact && shape.partitions > 0).then_some(partitions_scanned),
         partitions_total: shape.partitions,
+        scanned_partitions,
         operators,
         window_operators,
     })

@@ -5,6 +5,8 @@
 pub mod analyze;
 pub mod bench;
 pub mod generate;
+pub mod html;
+pub mod plan;
 pub mod stream;
 pub mod validate;
 

@@ -8,3 +8,4 @@ mod faults;
 mod generate;
 mod properties;
 mod reliability;
+mod report;
