@@ -252,10 +252,24 @@ fn query_section(o: &BenchOutcome, q: &QueryResult, out: &mut String) -> Result<
         );
     }
     if let Some((_, p)) = o.profiles.iter().find(|(k, _)| *k == key) {
+        let mut read = Vec::new();
+        if let (Some(a), Some(b)) = (p.fact_files_scanned, Some(p.fact_files_total)) {
+            read.push(format!("fact files {a}/{b}"));
+        }
+        if let (Some(a), Some(b)) = (p.row_groups_scanned, p.row_groups_to_scan) {
+            read.push(format!("row groups {a}/{b}"));
+        }
+        if let Some(r) = p.rows_scanned {
+            read.push(format!("rows scanned {}", human_count(r)));
+        }
+        if let Some(b) = p.bytes_read {
+            read.push(format!("read {}", human_bytes(b)));
+        }
         let _ = write!(
             out,
-            "<p><b>Plan</b> <span class=\"muted\">(one profiled execution: {} · each box as wide as its share of the time, children below their parent)</span></p>",
-            ms(p.total_ms)
+            "<p><b>Plan</b> <span class=\"muted\">(one profiled execution: {} · {} · each box as wide as its share of the time, children below their parent)</span></p>",
+            ms(p.total_ms),
+            read.join(" · ")
         );
         out.push_str(&inline(chart::icicle_svg(&icicle(p))?));
         if p.partitions_total > 0 && !o.partitions.is_empty() {
