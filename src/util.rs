@@ -42,6 +42,65 @@ pub fn parse_count(s: &str) -> Result<u64, String> {
     Ok(n as u64)
 }
 
+/// A comma-separated list of counts ("10M,20M,40M"): at least `min` of
+/// them, each in 1..=`max`, returned ascending without repeats.
+pub fn parse_counts(s: &str, min: usize, max: u64) -> Result<Vec<u64>, String> {
+    let mut v: Vec<u64> = s
+        .split(',')
+        .map(|p| parse_count(p.trim()))
+        .collect::<Result<_, _>>()?;
+    if v.len() < min {
+        let n = if min == 2 { "two".into() } else { min.to_string() };
+        return Err(format!("give at least {n} sizes, e.g. 10M,20M,40M"));
+    }
+    if v.iter().any(|&n| n == 0 || n > max) {
+        return Err(format!("sizes must be between 1 and {}", human_count(max)));
+    }
+    v.sort_unstable();
+    v.dedup();
+    Ok(v)
+}
+
+/// A whole number in `range`, named `what` in the error.
+pub fn parse_in(
+    s: &str,
+    range: std::ops::RangeInclusive<usize>,
+    what: &str,
+) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{what} must be between {} and {}",
+            range.start(),
+            range.end()
+        )),
+    }
+}
+
+/// A percentage ("10" or "10%") as a fraction, 0..=1000%.
+pub fn parse_percent(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{s:?} is not a percentage"))?;
+    if !(0.0..=1000.0).contains(&v) {
+        return Err("must be between 0 and 1000 (%)".into());
+    }
+    Ok(v / 100.0)
+}
+
+/// A name usable as a file name: letters, digits, '-', '_' and '.'.
+pub fn parse_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && !s.starts_with('.');
+    ok.then(|| s.to_string())
+        .ok_or_else(|| "names are letters, digits, '-', '_' and '.' (at most 64)".into())
+}
+
 /// 1_234_567 -> "1.23M".
 pub fn human_count(n: u64) -> String {
     let f = n as f64;
@@ -176,6 +235,19 @@ mod tests {
         assert!(parse_count("1.0000001K").is_err());
         assert!(parse_count("ten").is_err());
         assert!(parse_count("").is_err());
+        assert_eq!(
+            parse_counts("20M,10M,10M", 2, 100),
+            Err("sizes must be between 1 and 100".into())
+        );
+        assert_eq!(parse_counts("20,10,10", 2, 100), Ok(vec![10, 20]));
+        assert!(parse_counts("10", 2, 100).is_err());
+        assert_eq!(parse_in("5", 1..=9, "rounds"), Ok(5));
+        assert_eq!(
+            parse_in("0", 1..=9, "rounds"),
+            Err("rounds must be between 1 and 9".into())
+        );
+        assert_eq!(parse_percent("10%"), Ok(0.1));
+        assert!(parse_name("../x").is_err() && parse_name("nightly-2").is_ok());
     }
 
     #[test]

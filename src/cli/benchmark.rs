@@ -8,71 +8,30 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::{EngineArgs, catalog_specs, output_format, suite};
-use crate::bail_user;
 use crate::bench::run::Rounds;
 use crate::bench::store::{BaselineChoice, DEFAULT_STORE, Store};
 use crate::bench::{BenchConfig, Scaling, run as bench};
 use crate::error::CheckFailed;
 use crate::pipeline::MAX_ROWS;
-use crate::query::catalog::{Params, Suite, user_query};
+use crate::query::catalog::{Params, Suite, user_queries};
 use crate::query::log::DEFAULT_LOG;
 use crate::report::{self, OutputFormat};
-use crate::util::parse_count;
+use crate::util::{parse_counts, parse_in, parse_name, parse_percent};
 
 /// Data-set sizes of a scaling study, ascending.
 #[derive(Debug, Clone)]
 pub struct Sizes(pub Vec<u64>);
 
 fn parse_sizes(s: &str) -> Result<Sizes, String> {
-    let mut v: Vec<u64> = s
-        .split(',')
-        .map(|p| parse_count(p.trim()))
-        .collect::<Result<_, _>>()?;
-    if v.len() < 2 {
-        return Err("give at least two sizes, e.g. 10M,20M,40M".into());
-    }
-    if v.iter().any(|&n| n == 0 || n > MAX_ROWS) {
-        return Err("sizes must be between 1 and 20B rows".into());
-    }
-    v.sort_unstable();
-    v.dedup();
-    Ok(Sizes(v))
-}
-
-fn parse_percent(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .trim()
-        .trim_end_matches('%')
-        .parse()
-        .map_err(|_| format!("{s:?} is not a percentage"))?;
-    if !(0.0..=1000.0).contains(&v) {
-        return Err("threshold must be between 0 and 1000 (%)".into());
-    }
-    Ok(v / 100.0)
-}
-
-fn parse_name(s: &str) -> Result<String, String> {
-    let ok = !s.is_empty()
-        && s.len() <= 64
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        && !s.starts_with('.');
-    ok.then(|| s.to_string())
-        .ok_or_else(|| "names are letters, digits, '-', '_' and '.' (at most 64)".into())
+    parse_counts(s, 2, MAX_ROWS).map(Sizes)
 }
 
 fn parse_clients(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(n) if (2..=256).contains(&n) => Ok(n),
-        _ => Err("concurrency must be between 2 and 256 queries".into()),
-    }
+    parse_in(s, 2..=256, "concurrency (queries at once)")
 }
 
 fn parse_rounds(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(n) if (1..=10_000).contains(&n) => Ok(n),
-        _ => Err("rounds must be between 1 and 10000".into()),
-    }
+    parse_in(s, 1..=10_000, "rounds")
 }
 
 #[derive(Debug, clap::Args)]
@@ -173,21 +132,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         Vec::new()
     };
-    for (i, sql) in args.sql.iter().enumerate() {
-        specs.push(user_query(format!("sql{}", i + 1), sql.clone()));
-    }
-    for f in &args.sql_files {
-        let sql = match std::fs::read_to_string(f) {
-            Ok(s) if !s.trim().is_empty() => s,
-            Ok(_) => bail_user!("--sql-file {} is empty", f.display()),
-            Err(e) => bail_user!("--sql-file {}: {e}", f.display()),
-        };
-        let id = f
-            .file_stem()
-            .map(|s| s.to_string_lossy().to_string())
-            .unwrap_or_else(|| "sql".into());
-        specs.push(user_query(id, sql));
-    }
+    specs.extend(user_queries(&args.sql, &args.sql_files)?);
     let params = Params::parse(&args.params)?;
     let engine = args.engine.config();
     // Charts and CSV go beside --output, else to benchmark-results/latest.

@@ -561,6 +561,32 @@ pub fn user_query(id: String, sql: String) -> &'static QuerySpec {
     }))
 }
 
+/// `--sql` texts (named sql1, sql2, …) and `--sql-file`s (named by their
+/// file stem) as entries.
+pub fn user_queries(
+    sqls: &[String],
+    files: &[std::path::PathBuf],
+) -> anyhow::Result<Vec<&'static QuerySpec>> {
+    let mut out: Vec<&'static QuerySpec> = sqls
+        .iter()
+        .enumerate()
+        .map(|(i, sql)| user_query(format!("sql{}", i + 1), sql.clone()))
+        .collect();
+    for f in files {
+        let sql = match std::fs::read_to_string(f) {
+            Ok(s) if !s.trim().is_empty() => s,
+            Ok(_) => bail_user!("--sql-file {} is empty", f.display()),
+            Err(e) => bail_user!("--sql-file {}: {e}", f.display()),
+        };
+        let id = f
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| "sql".into());
+        out.push(user_query(id, sql));
+    }
+    Ok(out)
+}
+
 /// Which queries to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Suite {
