@@ -50,7 +50,11 @@ pub fn parse_counts(s: &str, min: usize, max: u64) -> Result<Vec<u64>, String> {
         .map(|p| parse_count(p.trim()))
         .collect::<Result<_, _>>()?;
     if v.len() < min {
-        let n = if min == 2 { "two".into() } else { min.to_string() };
+        let n = if min == 2 {
+            "two".into()
+        } else {
+            min.to_string()
+        };
         return Err(format!("give at least {n} sizes, e.g. 10M,20M,40M"));
     }
     if v.iter().any(|&n| n == 0 || n > max) {
@@ -166,6 +170,24 @@ pub fn default_threads() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
+}
+
+/// More threads than this many per core only add switching: a larger
+/// `--threads` is capped, with a warning.
+pub const MAX_THREADS_PER_CORE: usize = 4;
+
+/// `threads`, capped at [`MAX_THREADS_PER_CORE`] per core.
+pub fn cap_threads(threads: usize) -> usize {
+    let max = default_threads() * MAX_THREADS_PER_CORE;
+    if threads > max {
+        tracing::warn!(
+            "olap: --threads {threads} on {} cores: using {max} ({MAX_THREADS_PER_CORE} per core)",
+            default_threads()
+        );
+        max
+    } else {
+        threads
+    }
 }
 
 /// A progress bar on stderr in olap's one style: `what` names the work,

@@ -26,13 +26,15 @@ pub struct Validation {
     pub violations: usize,
 }
 
+/// Every file below `dir`, relative to `base`. Symbolic links are listed,
+/// never followed: a link to a directory (or a loop) is one stray entry.
 fn walk(dir: &Path, base: &Path, out: &mut BTreeSet<String>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for e in entries.flatten() {
         let p = e.path();
-        if p.is_dir() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
             walk(&p, base, out);
         } else if let Ok(rel) = p.strip_prefix(base) {
             out.insert(rel.to_string_lossy().replace('\\', "/"));

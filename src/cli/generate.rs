@@ -12,7 +12,7 @@ use crate::bail_user;
 use crate::model::{DEFAULT_CITIES, GenSpec, PartitionKey};
 use crate::pipeline::{GenerateConfig, MAX_ROWS, generate};
 use crate::storage::{Codec, FileFormat, Slice, StorageSpec};
-use crate::util::{default_threads, human_count, parse_count};
+use crate::util::{cap_threads, default_threads, human_count, parse_count};
 
 /// The file formats to write.
 #[derive(Debug, Clone)]
@@ -214,7 +214,7 @@ impl Args {
                 parts: a.parts,
             },
             output: a.output_dir,
-            threads: a.threads.unwrap_or_else(default_threads),
+            threads: a.threads.map_or_else(default_threads, cap_threads),
             force: a.force,
         })
     }

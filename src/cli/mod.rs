@@ -18,7 +18,7 @@ use crate::query::catalog::{QuerySpec, Suite, lookup};
 use crate::query::engine::EngineConfig;
 use crate::report::OutputFormat;
 use crate::storage::{Codec, FileFormat};
-use crate::util::default_threads;
+use crate::util::{cap_threads, default_threads};
 
 /// Exit codes, for `--help` and the README.
 pub const EXIT_CODES: &str = "Exit codes: 0 ok · 1 a check, target or regression failed · \
@@ -145,7 +145,7 @@ impl EngineArgs {
         EngineConfig {
             data_dir: self.data_dir.clone(),
             storage: self.storage,
-            threads: self.threads.unwrap_or_else(default_threads),
+            threads: self.threads.map_or_else(default_threads, cap_threads),
             memory_limit: self.memory_limit.clone(),
             load_into: self.load.clone(),
         }

@@ -59,6 +59,18 @@ fn file_list(
     for f in entry.files_of(format) {
         let p = dir.join(&f.path);
         let abs = std::path::absolute(&p).unwrap_or(p);
+        let Some(text) = abs.to_str() else {
+            bail_user!(
+                "{} is not valid UTF-8: DuckDB cannot open it; move the data set to a UTF-8 path",
+                abs.display()
+            );
+        };
+        if text.contains(['*', '?', '[', ']', '{', '}']) {
+            bail_user!(
+                "{} has a glob character (* ? [ ] {{ }}), which DuckDB would expand to other files: move or rename the data set",
+                abs.display()
+            );
+        }
         if !abs.exists() {
             bail_user!(
                 "{} is listed in the manifest but missing: the data set is damaged; run `olap validate` or regenerate it",

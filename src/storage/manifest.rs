@@ -150,7 +150,38 @@ impl Manifest {
                 m.manifest_version
             )));
         }
+        m.check_paths(&path)?;
         Ok(m)
+    }
+
+    /// Every file the manifest lists must be a plain relative path inside
+    /// the data set (`parquet/…` or `csv/…`): an edited manifest naming an
+    /// absolute path or `..` would otherwise make queries read, and validate
+    /// judge, files outside it. DuckDB reads `*`, `?` and `[` in file names
+    /// as globs, so those are refused too.
+    fn check_paths(&self, path: &Path) -> Result<()> {
+        for f in self.tables.iter().flat_map(|t| &t.files) {
+            let p = Path::new(&f.path);
+            let inside = !f.path.is_empty()
+                && p.components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)))
+                && p.starts_with(f.format.name());
+            if !inside {
+                bail!(UserError::new(format!(
+                    "{} lists {:?}, which is not a file inside the data set: the manifest was edited or is not olap's",
+                    path.display(),
+                    f.path
+                )));
+            }
+            if f.path.contains(['*', '?', '[', ']', '{', '}']) {
+                bail!(UserError::new(format!(
+                    "{} lists {:?}: glob characters in a file name would read other files",
+                    path.display(),
+                    f.path
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Combines the manifests of all parts of a sharded run into one.

@@ -343,3 +343,82 @@ fn every_subcommand_refuses_bad_input() {
     // The pristine data set was never touched.
     assert!(validate(pristine()).status.success());
 }
+
+#[test]
+fn manifests_naming_files_outside_the_data_set_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let d = copy(&t.path().join("d"));
+    let path = d.join("manifest.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    for bad in [
+        "../../outside.parquet",
+        "/etc/hostname",
+        "parquet/x[1].parquet",
+    ] {
+        let edited = text.replacen(FACT, bad, 1);
+        assert_ne!(edited, text);
+        std::fs::write(&path, edited).unwrap();
+        for cmd in [vec!["analyze", "--execute"], vec!["validate"]] {
+            let msg = if bad.contains('[') {
+                "glob characters"
+            } else {
+                "not a file inside the data set"
+            };
+            assert_refused(
+                olap().args(&cmd).arg("--data-dir").arg(&d),
+                &format!("{cmd:?} with {bad}"),
+                2,
+                msg,
+            );
+        }
+    }
+}
+
+#[test]
+fn data_dirs_with_glob_characters_are_refused_by_name_and_threads_are_capped() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("runs[1]");
+    let o = olap()
+        .args([
+            "generate",
+            "--rows",
+            "5000",
+            "--threads",
+            "1024",
+            "--output-dir",
+        ])
+        .arg(&dir)
+        .args(SMALL)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--threads 1024"),
+        "capped with a message: {}",
+        stderr(&o)
+    );
+    let err = assert_refused(
+        olap()
+            .args(["analyze", "--execute", "--data-dir"])
+            .arg(&dir),
+        "a data dir named runs[1]",
+        2,
+        "glob character",
+    );
+    assert!(err.contains("runs[1]"), "{err}");
+}
+
+#[test]
+fn validate_lists_symbolic_links_without_following_them() {
+    let t = tempfile::tempdir().unwrap();
+    let d = copy(&t.path().join("d"));
+    // A loop: a link inside the data set to its own parent directory.
+    std::os::unix::fs::symlink(&d, d.join("parquet/sales_fact/loop")).unwrap();
+    let o = validate(&d);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("stray file parquet/sales_fact/loop"),
+        "{}",
+        stdout(&o)
+    );
+}
