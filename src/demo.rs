@@ -17,7 +17,7 @@ use crate::pipeline::{GenerateConfig, generate};
 use crate::query::analyze::{Report, SCHEMA_VERSION};
 use crate::query::catalog::{self, CATALOG, Params, QuerySpec};
 use crate::query::engine::EngineConfig;
-use crate::query::log::{DEFAULT_LOG, QueryLog};
+use crate::query::log::QueryLog;
 use crate::query::run::{Engines, RunOptions, run_query};
 use crate::report::{self, OutputFormat};
 use crate::storage::manifest::Manifest;
@@ -107,7 +107,7 @@ pub fn tour(cfg: &DemoConfig, print: &mut dyn FnMut(&str)) -> Result<PathBuf> {
         memory_limit: None,
         load_into: None,
     });
-    let log = QueryLog::open(&dir.join(DEFAULT_LOG))?;
+    let log = QueryLog::for_data_set(dir)?;
     let duckdb_version = engines.get(FileFormat::Parquet)?.duckdb_version()?;
     let mut out = Out {
         print,
@@ -201,7 +201,7 @@ pub fn tour(cfg: &DemoConfig, print: &mut dyn FnMut(&str)) -> Result<PathBuf> {
         concurrency: Some(4),
         profiles: true,
         report_dir: cfg.report_dir.clone(),
-        log: dir.join(DEFAULT_LOG),
+        log: None,
     })?;
     let both_studies = |out: &mut Out, text: String, md: String, chart: &str, alt: &str| {
         out.both(&text, &format!("{md}\n![{alt}]({chart})\n"));

@@ -134,6 +134,11 @@ pub fn generate(cfg: &GenerateConfig) -> Result<Summary> {
         },
     };
     let stage = Instant::now();
+    // The query log outlives the data set it was written against (`--force`).
+    let log = cfg.output.join(crate::query::log::DEFAULT_LOG);
+    if log.is_file() {
+        let _ = std::fs::copy(&log, staging.path.join(crate::query::log::DEFAULT_LOG));
+    }
     let (complete, manifest) = if cfg.slice.is_whole() {
         crate::storage::verify::stamp_all(&staging.path, &manifest)?;
         manifest.write_to(&staging.path, MANIFEST)?;

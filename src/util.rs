@@ -172,6 +172,24 @@ pub fn default_threads() -> usize {
         .unwrap_or(2)
 }
 
+/// olap's per-user cache (`$XDG_CACHE_HOME/olap`, else `~/.cache/olap`): where
+/// the query log and the verification stamp of a read-only data set go.
+pub fn cache_dir() -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))?;
+    Some(base.join("olap"))
+}
+
+/// A file in [`cache_dir`] under `kind/` named for the data set at `dir`
+/// (a hash of its absolute path), with `ext`.
+pub fn cache_file(kind: &str, dir: &std::path::Path, ext: &str) -> Option<std::path::PathBuf> {
+    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let key = xxhash_rust::xxh3::xxh3_64(abs.as_os_str().as_encoded_bytes());
+    Some(cache_dir()?.join(kind).join(format!("{key:016x}.{ext}")))
+}
+
 /// More threads than this many per core only add switching: a larger
 /// `--threads` is capped, with a warning.
 pub const MAX_THREADS_PER_CORE: usize = 4;

@@ -68,7 +68,8 @@ pub struct BenchConfig {
     pub profiles: bool,
     /// Where charts and CSV go.
     pub report_dir: PathBuf,
-    pub log: PathBuf,
+    /// The query log (`--log`); None: the data set's own (or, read-only, the cache's).
+    pub log: Option<PathBuf>,
 }
 
 /// What a benchmark measured and concluded.
@@ -247,7 +248,7 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchOutcome> {
             cfg.engine.data_dir.display()
         );
     }
-    let log = QueryLog::open(&cfg.log)?;
+    let log = QueryLog::open_for(cfg.log.as_deref(), &cfg.engine.data_dir)?;
     let (engine_cfg, rounds, params) = (&cfg.engine, &cfg.rounds, &cfg.params);
     let mut engines = Engines::new(engine_cfg.clone());
     let duckdb_version = engines.get(engine_cfg.storage)?.duckdb_version()?;

@@ -13,7 +13,6 @@ use crate::bail_user;
 use crate::error::CheckFailed;
 use crate::query::analyze::{AnalyzeConfig, analyze, stream_sql};
 use crate::query::catalog::{Params, Suite};
-use crate::query::log::DEFAULT_LOG;
 use crate::query::profile::Profile;
 use crate::report::plan::PlanFormat;
 use crate::report::stream::{CsvRows, JsonRows};
@@ -96,9 +95,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         execute: args.execute,
         profile: args.profile || args.plan_format.is_some() || args.plan_output.is_some(),
         params: Params::parse(&args.params)?,
-        log: args
-            .log
-            .unwrap_or_else(|| engine.data_dir.join(DEFAULT_LOG)),
+        log: args.log,
         engine,
     };
     if streamed {

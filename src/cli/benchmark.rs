@@ -14,7 +14,6 @@ use crate::bench::{BenchConfig, Scaling, run as bench};
 use crate::error::CheckFailed;
 use crate::pipeline::MAX_ROWS;
 use crate::query::catalog::{Params, Suite, user_queries};
-use crate::query::log::DEFAULT_LOG;
 use crate::report::{self, OutputFormat};
 use crate::util::{parse_counts, parse_in, parse_name, parse_percent};
 
@@ -148,10 +147,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         })
         .unwrap_or_else(|| PathBuf::from("benchmark-results/latest"));
     let cfg = BenchConfig {
-        log: args
-            .log
-            .clone()
-            .unwrap_or_else(|| engine.data_dir.join(DEFAULT_LOG)),
+        log: args.log.clone(),
         engine,
         specs,
         params,

@@ -34,8 +34,8 @@ pub struct AnalyzeConfig {
     pub params: Params,
     /// Ad-hoc SQL: fetch only this many rows (a display's worth).
     pub show_rows: Option<usize>,
-    /// The query log, when executing.
-    pub log: PathBuf,
+    /// The query log (`--log`); None: the data set's own (or, read-only, the cache's).
+    pub log: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -86,7 +86,10 @@ pub fn analyze(cfg: &AnalyzeConfig) -> Result<Report> {
         params: cfg.params.clone(),
     };
     let log = if opts.execute {
-        Some(QueryLog::open(&cfg.log)?)
+        Some(QueryLog::open_for(
+            cfg.log.as_deref(),
+            &cfg.engine.data_dir,
+        )?)
     } else {
         None
     };
@@ -126,7 +129,7 @@ pub fn stream_sql(
     sink: &mut dyn FnMut(&RecordBatch) -> Result<bool>,
 ) -> Result<Streamed> {
     let sql = cfg.sql.as_deref().unwrap_or_default();
-    let log = QueryLog::open(&cfg.log)?;
+    let log = QueryLog::open_for(cfg.log.as_deref(), &cfg.engine.data_dir)?;
     let manifest = Manifest::load(&cfg.engine.data_dir)?;
     let mut engines = Engines::new(cfg.engine.clone());
     let engine = engines.get(cfg.engine.storage)?;

@@ -47,6 +47,40 @@ impl QueryLog {
         })
     }
 
+    /// `explicit` (`--log`) when given, else the data set's own log.
+    pub fn open_for(explicit: Option<&Path>, data_dir: &Path) -> Result<QueryLog> {
+        match explicit {
+            Some(p) => QueryLog::open(p),
+            None => QueryLog::for_data_set(data_dir),
+        }
+    }
+
+    /// The log of the data set at `dir`: `dir/queries.log.jsonl`, or, when
+    /// the data set is read-only (a shared mount), a file in olap's cache
+    /// named for it. A log past [`MAX_LOG_BYTES`] is rotated to `.1` first.
+    pub fn for_data_set(dir: &Path) -> Result<QueryLog> {
+        let own = dir.join(DEFAULT_LOG);
+        rotate(&own);
+        match QueryLog::open(&own) {
+            Ok(log) => Ok(log),
+            Err(e) => {
+                let Some(other) = crate::util::cache_file("logs", dir, "jsonl") else {
+                    return Err(e);
+                };
+                if let Some(p) = other.parent() {
+                    std::fs::create_dir_all(p).ok();
+                }
+                rotate(&other);
+                tracing::info!(
+                    "olap: {} is not writable; the query log goes to {}",
+                    dir.display(),
+                    other.display()
+                );
+                QueryLog::open(&other)
+            }
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -58,6 +92,17 @@ impl QueryLog {
         f.write_all(line.as_bytes())
             .with_context(|| format!("writing {}", self.path.display()))?;
         Ok(())
+    }
+}
+
+/// A query log larger than this is moved to `<log>.1` (one generation kept).
+pub const MAX_LOG_BYTES: u64 = 64 << 20;
+
+fn rotate(path: &Path) {
+    if std::fs::metadata(path).is_ok_and(|m| m.len() > MAX_LOG_BYTES) {
+        let mut old = path.as_os_str().to_owned();
+        old.push(".1");
+        let _ = std::fs::rename(path, old);
     }
 }
 

@@ -20,6 +20,7 @@ use super::FileFormat;
 use super::manifest::{FileEntry, Manifest, write_atomic};
 use super::read::file_hash;
 use crate::bail_user;
+use crate::util::cache_file;
 
 pub const STAMP: &str = ".olap-verified.json";
 
@@ -33,9 +34,12 @@ fn mtime_ns(m: &std::fs::Metadata) -> i128 {
     m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128
 }
 
+/// The stamp inside the data set, else (read-only data sets) in the cache.
 fn load(dir: &Path) -> Stamp {
-    std::fs::read_to_string(dir.join(STAMP))
-        .ok()
+    [Some(dir.join(STAMP)), cache_file("stamps", dir, "json")]
+        .into_iter()
+        .flatten()
+        .find_map(|p| std::fs::read_to_string(p).ok())
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default()
 }
@@ -91,8 +95,15 @@ pub fn verify(dir: &Path, manifest: &Manifest, format: FileFormat) -> Result<()>
         check(dir, f, &mut stamp, &mut changed)?;
     }
     if changed {
-        // A read-only data set is still usable; it is just rehashed next time.
-        let _ = write_atomic(&dir.join(STAMP), serde_json::to_string(&stamp)?.as_bytes());
+        // A read-only data set keeps its stamp in the cache; failing that, it
+        // is still usable, just rehashed next time.
+        let text = serde_json::to_string(&stamp)?;
+        if write_atomic(&dir.join(STAMP), text.as_bytes()).is_err()
+            && let Some(p) = cache_file("stamps", dir, "json")
+        {
+            let _ = p.parent().map(std::fs::create_dir_all);
+            let _ = write_atomic(&p, text.as_bytes());
+        }
     }
     Ok(())
 }

@@ -422,3 +422,103 @@ fn validate_lists_symbolic_links_without_following_them() {
         stdout(&o)
     );
 }
+
+#[test]
+fn a_read_only_data_set_is_queried_and_validated_with_its_log_elsewhere() {
+    let t = tempfile::tempdir().unwrap();
+    let d = copy(&t.path().join("d"));
+    // Without its stamp, the first query must hash every file and keep the
+    // result somewhere it can write.
+    let _ = std::fs::remove_file(d.join(".olap-verified.json"));
+    let ro = t.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    // A read-only bind mount (root can write through permission bits).
+    let mounted = std::process::Command::new("mount")
+        .args(["--bind"])
+        .arg(&d)
+        .arg(&ro)
+        .status()
+        .is_ok_and(|s| s.success())
+        && std::process::Command::new("mount")
+            .args(["-o", "remount,bind,ro"])
+            .arg(&ro)
+            .status()
+            .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!(
+            "skipped: cannot make a read-only bind mount here (needs root with mount rights)"
+        );
+        let _ = std::process::Command::new("umount").arg(&ro).status();
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _guard = Unmount(&ro);
+    assert!(
+        std::fs::write(ro.join("probe"), "x").is_err(),
+        "the mount is read-only"
+    );
+    let cache = t.path().join("cache");
+    let run = |args: &[&str]| {
+        olap()
+            .env("XDG_CACHE_HOME", &cache)
+            .args(args)
+            .arg("--data-dir")
+            .arg(&ro)
+            .output()
+            .unwrap()
+    };
+    let o = run(&["analyze", "column_io", "--execute"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is not writable; the query log goes to"),
+        "{}",
+        stderr(&o)
+    );
+    let logs: Vec<_> = std::fs::read_dir(cache.join("olap/logs"))
+        .unwrap()
+        .collect();
+    assert_eq!(logs.len(), 1, "one log for the data set");
+    assert!(
+        cache.join("olap/stamps").is_dir(),
+        "the verification stamp is kept in the cache"
+    );
+    let o = run(&[
+        "benchmark",
+        "column_io",
+        "--quick",
+        "--store",
+        t.path().join("s").to_str().unwrap(),
+        "--report",
+        t.path().join("r").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(run(&["validate", "--quick"]).status.success());
+}
+
+#[test]
+fn the_query_log_survives_a_forced_regeneration() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("d");
+    generate(&d, 5_000, &[]);
+    let o = olap()
+        .args([
+            "analyze",
+            "revenue_by_region_year",
+            "--execute",
+            "--data-dir",
+        ])
+        .arg(&d)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = std::fs::read_to_string(d.join("queries.log.jsonl")).unwrap();
+    assert_eq!(before.lines().count(), 1);
+    generate(&d, 6_000, &["--force"]);
+    let after = std::fs::read_to_string(d.join("queries.log.jsonl")).unwrap();
+    assert_eq!(after, before, "the log was carried over");
+}
