@@ -19,8 +19,18 @@ use crate::storage::write::{WriteOptions, plan, write};
 use crate::storage::{FileFormat, Slice, StorageSpec};
 use crate::util::{free_bytes, human_bytes, progress_bar};
 
-/// The most fact rows one run may ask for.
+/// The most fact rows one run (one part of `--parts`) may write.
 pub const MAX_ROWS: u64 = 20_000_000_000;
+
+/// The most fact rows a data set of many parts may have.
+pub const MAX_TOTAL_ROWS: u64 = 1_000 * MAX_ROWS;
+
+/// Bytes a row group of `rows` holds while it is encoded: Parquet column
+/// chunks and, with CSV, its text (about 96 bytes a row, preallocated).
+fn row_group_bytes(rows: u64, storage: &StorageSpec) -> u64 {
+    let per_row = 48 + if storage.has(FileFormat::Csv) { 96 } else { 0 };
+    rows * per_row
+}
 
 /// The validated plan of a run.
 #[derive(Debug, Clone)]
@@ -35,6 +45,14 @@ pub struct GenerateConfig {
 }
 
 impl GenerateConfig {
+    /// Peak memory of the writer: up to 2 × threads + 1 row groups in
+    /// flight (see `storage::write`), plus the dimensions.
+    pub fn estimated_memory(&self) -> u64 {
+        let in_flight = 2 * self.threads as u64 + 1;
+        in_flight * row_group_bytes(self.storage.row_group_size, &self.storage)
+            + self.spec.customers as u64 * 200
+    }
+
     /// A generous estimate of the bytes this run writes (measured bytes per
     /// row, rounded up), to refuse a run that cannot fit before starting it.
     pub fn estimated_bytes(&self) -> u64 {
@@ -74,6 +92,16 @@ pub struct Summary {
 
 /// Runs a generation; a progress bar shows on a terminal.
 pub fn generate(cfg: &GenerateConfig) -> Result<Summary> {
+    let memory = crate::bench::result::Machine::current().memory_bytes;
+    if memory > 0 && cfg.estimated_memory() > memory / 10 * 8 {
+        bail_user!(
+            "--row-group-size {} with {} threads needs about {} of memory in flight, more than this machine's {} allows: use smaller row groups or fewer threads",
+            cfg.storage.row_group_size,
+            cfg.threads,
+            human_bytes(cfg.estimated_memory()),
+            human_bytes(memory)
+        );
+    }
     let stage = Instant::now();
     let staging = Staging::prepare(&cfg.output, cfg.slice, cfg.force)?;
     let need = cfg.estimated_bytes();

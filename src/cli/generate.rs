@@ -10,7 +10,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use super::{codec, parse_threads};
 use crate::bail_user;
 use crate::model::{DEFAULT_CITIES, GenSpec, PartitionKey};
-use crate::pipeline::{GenerateConfig, MAX_ROWS, generate};
+use crate::pipeline::{GenerateConfig, MAX_ROWS, MAX_TOTAL_ROWS, generate};
 use crate::storage::{Codec, FileFormat, Slice, StorageSpec};
 use crate::util::{cap_threads, default_threads, human_count, parse_count};
 
@@ -63,11 +63,11 @@ fn parse_rows(s: &str) -> Result<u64, String> {
     if n == 0 {
         return Err("must be at least 1 row".into());
     }
-    if n > MAX_ROWS {
+    if n > MAX_TOTAL_ROWS {
         return Err(format!(
-            "{} rows is more than one run may write ({}); use --parts to shard",
+            "{} rows is more than a data set may have ({})",
             human_count(n),
-            human_count(MAX_ROWS)
+            human_count(MAX_TOTAL_ROWS)
         ));
     }
     Ok(n)
@@ -192,6 +192,16 @@ impl Args {
         }
         if a.parts as u64 > a.rows {
             bail_user!("--parts {} is more than --rows {}", a.parts, a.rows);
+        }
+        if a.rows.div_ceil(a.parts as u64) > MAX_ROWS {
+            bail_user!(
+                "{} rows in {} {} is more than one run may write ({} a part): use --parts {} or more",
+                human_count(a.rows),
+                a.parts,
+                if a.parts == 1 { "part" } else { "parts" },
+                human_count(MAX_ROWS),
+                a.rows.div_ceil(MAX_ROWS)
+            );
         }
         Ok(GenerateConfig {
             spec: GenSpec {

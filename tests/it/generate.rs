@@ -344,7 +344,25 @@ fn bad_input_is_refused_with_one_line_and_exit_2() {
         (&["--seed", "-1"], "invalid value"),
         (&["--rows", "abc"], "not a whole number"),
         (&["--rows", "1e30"], "not a whole number"),
-        (&["--rows", "100B"], "more than one run may write"),
+        (
+            &["--rows", "100B"],
+            "more than one run may write (20.00B a part): use --parts 5",
+        ),
+        (&["--rows", "100000B"], "more than a data set may have"),
+        // The cap is per part: 30B rows in 2 parts pass it (and meet the
+        // disk-space check instead).
+        (&["--rows", "30B", "--parts", "2"], "is free"),
+        (
+            &[
+                "--row-group-size",
+                "64M",
+                "--format",
+                "csv",
+                "--threads",
+                "8",
+            ],
+            "of memory in flight",
+        ),
         (&["--partition-by", "week"], "unknown partition key"),
         (&["--partition-by", "quarter"], "add year"),
         (&["--partition-by", "year,year"], "listed twice"),
