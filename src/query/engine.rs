@@ -35,6 +35,38 @@ pub struct Engine {
     conn: Connection,
     pub manifest: Manifest,
     pub config: EngineConfig,
+    /// Where DuckDB spills: olap's own, removed when the engine goes.
+    spill_dir: Option<PathBuf>,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some(d) = &self.spill_dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// Spill space DuckDB may use at most: half the free space where it spills,
+/// capped, so a runaway query cannot fill the disk.
+const MAX_SPILL_BYTES: u64 = 100 << 30;
+
+/// A fresh spill directory in olap's cache (or the system temp dir) for
+/// this process, and the size DuckDB may fill there.
+fn spill_dir() -> Option<(PathBuf, u64)> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let base = crate::util::cache_dir()
+        .map(|c| c.join("spill"))
+        .unwrap_or_else(|| std::env::temp_dir().join("olap-spill"));
+    let dir = base.join(format!(
+        "{}-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).ok()?;
+    let free = crate::util::free_bytes(&dir).unwrap_or(MAX_SPILL_BYTES * 2);
+    Some((dir, (free / 2).min(MAX_SPILL_BYTES)))
 }
 
 fn quote(s: &str) -> String {
@@ -223,10 +255,21 @@ impl Engine {
             conn.execute_batch(&format!("SET memory_limit = {};", quote(m)))
                 .map_err(|e| crate::error::UserError::new(format!("--memory-limit {m:?}: {e}")))?;
         }
+        // Spills (a tight --memory-limit, a huge join) go to a directory
+        // olap owns and removes, never into the working directory.
+        let spill = spill_dir();
+        if let Some((dir, max)) = &spill {
+            conn.execute_batch(&format!(
+                "SET temp_directory = {}; SET max_temp_directory_size = '{}B';",
+                quote(&dir.to_string_lossy()),
+                max
+            ))?;
+        }
         let engine = Engine {
             conn,
             manifest,
             config,
+            spill_dir: spill.map(|s| s.0),
         };
         engine.create_views()?;
         Ok(engine)

@@ -522,3 +522,66 @@ fn the_query_log_survives_a_forced_regeneration() {
     let after = std::fs::read_to_string(d.join("queries.log.jsonl")).unwrap();
     assert_eq!(after, before, "the log was carried over");
 }
+
+#[test]
+fn spills_go_to_olaps_own_directory_and_are_removed() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("d");
+    generate(&d, 300_000, &[]);
+    let cache = t.path().join("cache");
+    let sql = "SELECT transaction_id, sum(revenue) AS r FROM sales_fact \
+               GROUP BY transaction_id ORDER BY r DESC, transaction_id LIMIT 5";
+    let run = |extra: &[&str]| {
+        olap()
+            .current_dir(t.path())
+            .env("XDG_CACHE_HOME", &cache)
+            .args([
+                "analyze",
+                "--sql",
+                sql,
+                "--execute",
+                "--format",
+                "json",
+                "--data-dir",
+            ])
+            .arg(&d)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let free = run(&[]);
+    assert!(free.status.success(), "{}", stderr(&free));
+    let rows = |o: &std::process::Output| {
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["queries"][0]["runs"][0]["rows"].clone()
+    };
+    // Under a tight limit DuckDB may spill (to olap's directory) or give up;
+    // at these limits it does either from run to run, so both are allowed:
+    // the same answer, or one clear line and exit 2 (ad-hoc SQL's errors,
+    // under the user's own --memory-limit, are the user's to fix).
+    for limit in ["8MB", "30MB"] {
+        let o = run(&["--memory-limit", limit, "--threads", "2"]);
+        if o.status.success() {
+            assert_eq!(rows(&o), rows(&free), "{limit}");
+        } else {
+            assert_eq!(o.status.code(), Some(2), "{limit}: {}", stderr(&o));
+            assert!(stderr(&o).contains("Out of Memory"), "{}", stderr(&o));
+            assert_eq!(stderr(&o).trim_end().lines().count(), 1);
+        }
+    }
+    // The spill directories are olap's and are gone; nothing in the cwd.
+    let left = std::fs::read_dir(cache.join("olap/spill"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0, "spill directories removed");
+    let cwd: Vec<_> = std::fs::read_dir(t.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(cwd.iter().all(|n| n == "d" || n == "cache"), "{cwd:?}");
+    assert!(
+        cache.join("olap/spill").is_dir(),
+        "DuckDB was pointed at olap's spill directory"
+    );
+}
