@@ -51,7 +51,8 @@ pub struct Args {
     /// only these and stops).
     #[arg(long, default_value_t = 10)]
     pub rows: usize,
-    /// Query log (one JSON line per execution); default DATA_DIR/queries.log.jsonl.
+    /// Query log (one JSON line per execution); default DATA_DIR/queries.log.jsonl
+    /// (olap's cache dir when the data set is read-only).
     #[arg(long)]
     pub log: Option<PathBuf>,
     /// Print (or write, with --plan-output) each profiled plan in this form

@@ -113,7 +113,8 @@ pub struct Args {
     /// beside --output, else benchmark-results/latest).
     #[arg(long, visible_alias = "report")]
     pub report_dir: Option<PathBuf>,
-    /// Query log; default DATA_DIR/queries.log.jsonl.
+    /// Query log; default DATA_DIR/queries.log.jsonl (olap's cache dir when
+    /// the data set is read-only).
     #[arg(long)]
     pub log: Option<PathBuf>,
     #[command(flatten)]
