@@ -454,9 +454,10 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchOutcome> {
         .map(|t| {
             t.files_of(FileFormat::Parquet)
                 .filter_map(|f| {
-                    crate::storage::layout::partition_dir(&f.path)
-                        .split_once("sales_fact/")
-                        .map(|(_, rel)| rel.to_string())
+                    crate::storage::layout::fact_partition(crate::storage::layout::partition_dir(
+                        &f.path,
+                    ))
+                    .map(str::to_string)
                 })
                 .collect()
         })

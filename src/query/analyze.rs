@@ -130,9 +130,9 @@ pub fn stream_sql(
 ) -> Result<Streamed> {
     let sql = cfg.sql.as_deref().unwrap_or_default();
     let log = QueryLog::open_for(cfg.log.as_deref(), &cfg.engine.data_dir)?;
-    let manifest = Manifest::load(&cfg.engine.data_dir)?;
     let mut engines = Engines::new(cfg.engine.clone());
     let engine = engines.get(cfg.engine.storage)?;
+    let manifest = &engine.manifest;
     // The report's header (no queries yet): what the rows will belong to.
     start(&Report {
         schema_version: SCHEMA_VERSION,

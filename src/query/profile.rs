@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::engine::query;
 use super::execute::{Execution, execute};
-use crate::storage::layout::{partition_dir, partition_values};
+use crate::storage::layout::{fact_partition, partition_dir, partition_values};
 
 /// DuckDB's extra-info keys of a file scan.
 const FILENAMES: &str = "Filename(s)";
@@ -94,6 +94,12 @@ impl Operator {
             .into_iter()
             .filter_map(|(label, k)| self.details.get(k).map(|v| (label, v.as_str())))
             .collect()
+    }
+
+    /// A projection that only passes rows on (one input, under 0.5% of the
+    /// query's `total_ms`): plan renderings show its input in its place.
+    pub fn is_pass_through(&self, total_ms: f64) -> bool {
+        self.name == "PROJECTION" && self.children.len() == 1 && self.timing_ms <= total_ms * 0.005
     }
 
     /// All operators of the subtree, depth first.
@@ -290,7 +296,7 @@ pub fn parse(json: &str, shape: DataSetShape) -> Result<Profile> {
     let scanned_partitions = if listed >= fact_files.unwrap_or(0) {
         partitions
             .iter()
-            .filter_map(|d| d.split_once("sales_fact/").map(|(_, rel)| rel.to_string()))
+            .filter_map(|d| fact_partition(d).map(str::to_string))
             .collect()
     } else {
         Vec::new()

@@ -250,7 +250,7 @@ fn is_pruned(op: &Operator) -> bool {
 /// A projection that only passes rows on (one input, no measurable time)
 /// says nothing: the tree shows its input in its place.
 fn skip_pass_through<'a>(mut op: &'a Operator, total_ms: f64, hidden: &mut usize) -> &'a Operator {
-    while op.name == "PROJECTION" && op.children.len() == 1 && op.timing_ms <= total_ms * 0.005 {
+    while op.is_pass_through(total_ms) {
         *hidden += 1;
         op = &op.children[0];
     }

@@ -80,17 +80,19 @@ fn subtree_ms(op: &Operator) -> f64 {
     op.timing_ms + op.children.iter().map(subtree_ms).sum::<f64>()
 }
 
-/// A projection that only passes rows on (one input, no measurable time)
-/// is drawn as its input, as in the text tree.
-fn skip_projections(mut op: &Operator) -> &Operator {
-    while op.name == "PROJECTION" && op.children.len() == 1 && op.timing_ms < 0.05 {
+/// Lays out `op`'s subtree in `start..end`; pass-through projections are
+/// drawn as their input, as in the text tree.
+fn lay_out(
+    mut op: &Operator,
+    start: f64,
+    end: f64,
+    depth: usize,
+    total_ms: f64,
+    out: &mut Vec<Icicle>,
+) {
+    while op.is_pass_through(total_ms) {
         op = &op.children[0];
     }
-    op
-}
-
-fn lay_out(op: &Operator, start: f64, end: f64, depth: usize, out: &mut Vec<Icicle>) {
-    let op = skip_projections(op);
     let rows_in: u64 = op.children.iter().map(|c| c.rows).sum();
     let mut label = format!(
         "{} {:.1} ms · {} rows",
@@ -125,7 +127,7 @@ fn lay_out(op: &Operator, start: f64, end: f64, depth: usize, out: &mut Vec<Icic
             1.0 / op.children.len() as f64
         };
         let next = at + (end - start) * share;
-        lay_out(c, at, next, depth + 1, out);
+        lay_out(c, at, next, depth + 1, total_ms, out);
         at = next;
     }
 }
@@ -141,7 +143,7 @@ pub fn icicle(p: &Profile) -> Vec<Icicle> {
         } else {
             1.0 / p.operators.len() as f64
         };
-        lay_out(op, at, at + share, 0, &mut out);
+        lay_out(op, at, at + share, 0, total, &mut out);
         at += share;
     }
     out

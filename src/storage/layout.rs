@@ -57,6 +57,12 @@ pub fn partition_values(path: &str) -> Vec<(PartitionKey, i32)> {
         .collect()
 }
 
+/// The fact partition of a path, as the data set names it
+/// (".../sales_fact/year=2023/quarter=4" gives "year=2023/quarter=4").
+pub fn fact_partition(dir: &str) -> Option<&str> {
+    dir.split_once("sales_fact/").map(|(_, rel)| rel)
+}
+
 /// The directory of a file in the data set (its partition for a fact file).
 pub fn partition_dir(path: &str) -> &str {
     path.rsplit_once('/').map_or("", |x| x.0)
