@@ -78,6 +78,8 @@ fn data_set(rows: u64) -> PathBuf {
         output: dir.clone(),
         threads: olap::util::default_threads(),
         force: true,
+        wait: false,
+        durable: true,
     };
     olap::pipeline::generate(&cfg).expect("bench data set");
     dir

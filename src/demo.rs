@@ -88,6 +88,8 @@ pub fn tour(cfg: &DemoConfig, print: &mut dyn FnMut(&str)) -> Result<PathBuf> {
                 output: dir.clone(),
                 threads,
                 force: false,
+                wait: false,
+                durable: true,
             })?;
             tracing::info!(
                 "olap demo: generated in {:.1} s ({}/s)",

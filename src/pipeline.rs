@@ -14,7 +14,7 @@ use crate::datagen::Star;
 use crate::model::GenSpec;
 use crate::storage::layout::MANIFEST;
 use crate::storage::manifest::{GenerationStats, Generator, MANIFEST_VERSION, Manifest};
-use crate::storage::publish::Staging;
+use crate::storage::publish::{PublishOptions, Staging};
 use crate::storage::write::{WriteOptions, plan, write};
 use crate::storage::{FileFormat, Slice, StorageSpec};
 use crate::util::{free_bytes, human_bytes, progress_bar};
@@ -42,6 +42,10 @@ pub struct GenerateConfig {
     pub threads: usize,
     /// Replace an existing data set (never a directory olap did not write).
     pub force: bool,
+    /// Queue behind another writer of the same directory instead of failing.
+    pub wait: bool,
+    /// fsync files and directories before publishing (see `--no-fsync`).
+    pub durable: bool,
 }
 
 impl GenerateConfig {
@@ -103,7 +107,15 @@ pub fn generate(cfg: &GenerateConfig) -> Result<Summary> {
         );
     }
     let stage = Instant::now();
-    let staging = Staging::prepare(&cfg.output, cfg.slice, cfg.force)?;
+    let staging = Staging::prepare(
+        &cfg.output,
+        cfg.slice,
+        PublishOptions {
+            force: cfg.force,
+            wait: cfg.wait,
+            durable: cfg.durable,
+        },
+    )?;
     let need = cfg.estimated_bytes();
     // OLAP_SKIP_SPACE_CHECK=1 lets tests reach a real ENOSPC mid-run.
     let check = std::env::var_os("OLAP_SKIP_SPACE_CHECK").is_none();
@@ -136,11 +148,13 @@ pub fn generate(cfg: &GenerateConfig) -> Result<Summary> {
         &jobs,
         &staging.path,
         &WriteOptions {
+            durable: cfg.durable,
             threads: cfg.threads,
             progress: &tick,
         },
     )?;
     bar.finish_and_clear();
+    crate::fault::point("after-data");
     tracing::debug!(
         "generate: {} files written in {:?}",
         jobs.len(),
@@ -169,7 +183,9 @@ pub fn generate(cfg: &GenerateConfig) -> Result<Summary> {
     }
     let (complete, manifest) = if cfg.slice.is_whole() {
         crate::storage::verify::stamp_all(&staging.path, &manifest)?;
+        crate::fault::point("after-stamp");
         manifest.write_to(&staging.path, MANIFEST)?;
+        crate::fault::point("after-manifest");
         staging.commit_whole()?;
         (true, manifest)
     } else {

@@ -146,7 +146,6 @@ pub fn human_secs(s: f64) -> String {
 
 /// Free bytes on the filesystem holding `path` (or its nearest existing parent).
 pub fn free_bytes(path: &std::path::Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
     let mut p = path.to_path_buf();
     while !p.exists() {
         if !p.pop() {
@@ -157,12 +156,20 @@ pub fn free_bytes(path: &std::path::Path) -> Option<u64> {
     if p.as_os_str().is_empty() {
         p = std::path::PathBuf::from(".");
     }
-    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).ok()?;
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return None;
-    }
-    Some(st.f_bavail as u64 * st.f_frsize as u64)
+    available_space(&p)
+}
+
+#[cfg(unix)]
+fn available_space(p: &std::path::Path) -> Option<u64> {
+    let st = rustix::fs::statvfs(p).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// Unknown elsewhere: the space check is skipped and a full disk still
+/// fails cleanly (the old data set stays).
+#[cfg(not(unix))]
+fn available_space(_p: &std::path::Path) -> Option<u64> {
+    None
 }
 
 /// Worker threads when none are asked for: every core.

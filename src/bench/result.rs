@@ -24,28 +24,24 @@ pub struct Machine {
 
 impl Machine {
     pub fn current() -> Machine {
-        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-        let memory_kb: u64 = read("/proc/meminfo")
-            .lines()
-            .find(|l| l.starts_with("MemTotal:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let cpu = read("/proc/cpuinfo")
-            .lines()
-            .find(|l| l.starts_with("model name"))
-            .and_then(|l| l.split(':').nth(1))
-            .unwrap_or("")
-            .trim()
-            .to_string();
+        use sysinfo::{CpuRefreshKind, MemoryRefreshKind, RefreshKind, System};
+        let sys = System::new_with_specifics(
+            RefreshKind::nothing()
+                .with_memory(MemoryRefreshKind::nothing().with_ram())
+                .with_cpu(CpuRefreshKind::nothing()),
+        );
         Machine {
             cores: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
-            memory_bytes: memory_kb * 1024,
+            memory_bytes: sys.total_memory(),
             os: std::env::consts::OS.to_string(),
-            kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
-            cpu,
+            kernel: System::kernel_version().unwrap_or_default(),
+            cpu: sys
+                .cpus()
+                .first()
+                .map(|c| c.brand().trim().to_string())
+                .unwrap_or_default(),
         }
     }
 }

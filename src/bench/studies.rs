@@ -400,6 +400,8 @@ pub fn ensure_data_set(
         output: dir.to_path_buf(),
         threads,
         force: true,
+        wait: false,
+        durable: true,
     };
     generate(&cfg)?;
     Ok(dir.to_path_buf())

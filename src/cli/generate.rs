@@ -163,6 +163,14 @@ pub struct Args {
     /// Replace an existing data set (never a directory olap did not write).
     #[arg(long)]
     pub force: bool,
+    /// If another olap generate is writing the same --output-dir, wait for
+    /// it instead of failing.
+    #[arg(long)]
+    pub wait: bool,
+    /// Skip fsync of files and directories: faster on some disks, but a
+    /// power cut can leave empty files in a data set that looks complete.
+    #[arg(long)]
+    pub no_fsync: bool,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -226,6 +234,8 @@ impl Args {
             output: a.output_dir,
             threads: a.threads.map_or_else(default_threads, cap_threads),
             force: a.force,
+            wait: a.wait,
+            durable: !a.no_fsync,
         })
     }
 }

@@ -37,6 +37,9 @@ pub struct Engine {
     pub config: EngineConfig,
     /// Where DuckDB spills: olap's own, removed when the engine goes.
     spill_dir: Option<PathBuf>,
+    /// The shared read lock that keeps this data set version in place
+    /// until the engine goes (see `storage::lock`).
+    _snapshot: crate::storage::lock::Snapshot,
 }
 
 impl Drop for Engine {
@@ -223,6 +226,8 @@ pub fn scan_sql(
 
 impl Engine {
     pub fn open(config: EngineConfig) -> Result<Engine> {
+        let snapshot = crate::storage::lock::reader(&config.data_dir)?;
+        crate::storage::publish::recover_for_reader(&config.data_dir);
         let manifest = Manifest::load(&config.data_dir)?;
         if !manifest.storage.formats.contains(&config.storage) {
             bail_user!(
@@ -270,6 +275,7 @@ impl Engine {
             manifest,
             config,
             spill_dir: spill.map(|s| s.0),
+            _snapshot: snapshot,
         };
         engine.create_views()?;
         Ok(engine)
@@ -327,15 +333,26 @@ impl Engine {
             .map(|t| t.rows)
             .sum();
         let bar = crate::util::progress_bar(total, "loading", true);
-        for t in Table::ALL {
-            tracing::debug!("loading {}", t.name());
-            self.create(t, "TABLE")?;
-            bar.inc(self.manifest.table(t).map_or(0, |e| e.rows));
+        // One transaction: the identity is recorded with the tables it
+        // describes, or neither is (an interrupted load leaves the old ones).
+        self.conn.execute_batch("BEGIN TRANSACTION;")?;
+        let loaded = (|| -> Result<()> {
+            for t in Table::ALL {
+                tracing::debug!("loading {}", t.name());
+                self.create(t, "TABLE")?;
+                bar.inc(self.manifest.table(t).map_or(0, |e| e.rows));
+            }
+            self.conn.execute_batch(&format!(
+                "CREATE OR REPLACE TABLE olap_loaded AS SELECT {} AS identity; COMMIT;",
+                quote(&identity)
+            ))?;
+            Ok(())
+        })();
+        if let Err(e) = loaded {
+            let _ = self.conn.execute_batch("ROLLBACK;");
+            return Err(e);
         }
-        self.conn.execute_batch(&format!(
-            "CREATE OR REPLACE TABLE olap_loaded AS SELECT {} AS identity; CHECKPOINT;",
-            quote(&identity)
-        ))?;
+        self.conn.execute_batch("CHECKPOINT;")?;
         bar.finish_and_clear();
         Ok(())
     }

@@ -12,6 +12,7 @@
 pub mod checksum;
 pub mod csv;
 pub mod layout;
+pub mod lock;
 pub mod manifest;
 pub mod parquet;
 pub mod publish;

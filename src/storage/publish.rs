@@ -1,19 +1,22 @@
 //! Putting a finished run in place without ever exposing half a data set.
 //!
-//! A whole run writes into a hidden sibling `.<name>.olap-tmp-<pid>` and, once
-//! its manifest is written, swaps it with the output directory in one atomic
-//! `renameat2(RENAME_EXCHANGE)` (two renames where the filesystem lacks it),
-//! then deletes the old data. A part of a sharded run (`--parts N --part K`)
-//! moves its files, which carry its part number, into the shared directory,
-//! writes `manifest.part-K-of-N.json`, and the part that completes the set
-//! merges the part manifests into `manifest.json` (idempotent, so two parts
-//! finishing together write the same bytes).
+//! A whole run holds the writer lock (see [`super::lock`]) from start to
+//! commit, writes into a hidden sibling `.<name>.olap-tmp-<run id>`, fsyncs
+//! every file and directory, and once its manifest is written swaps it with
+//! the output directory in one atomic exchange (`renameat2(RENAME_EXCHANGE)`
+//! on Linux; elsewhere, or where the filesystem lacks it, two renames through
+//! `.<name>.olap-old-<run id>`) while holding the read lock exclusively, so
+//! no reader is mid-query. The parent is fsynced before the old data set is
+//! deleted. A part of a sharded run (`--parts N --part K`) moves its files,
+//! which carry its part number, into the shared directory, writes
+//! `manifest.part-K-of-N.json`, and the part that completes the set merges
+//! the part manifests into `manifest.json`.
 //!
-//! Temporary directories of runs that died (SIGKILL, power loss) are removed
-//! by the next run into the same place, which says so.
+//! Leftovers of runs that died (SIGKILL, power loss) are recognised by their
+//! run lock being free and removed by the next run into the same place;
+//! a complete old data set whose output is missing (a crash between the two
+//! fallback renames) is put back instead, as SQLite rolls back a hot journal.
 
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -21,28 +24,43 @@ use anyhow::{Context, Result};
 
 use super::Slice;
 use super::layout::MANIFEST;
+use super::lock::{self, Held, parent_of};
 use super::manifest::{Manifest, part_manifest_name, part_manifests};
 use crate::bail_user;
 use crate::error::UserError;
+use crate::fault;
 
 const TMP_MARK: &str = ".olap-tmp-";
 const OLD_MARK: &str = ".olap-old-";
 
-/// Staging directories to remove if the process is interrupted.
-static LIVE_STAGING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// Staging directories (and their run lock files) to remove if the
+/// process is interrupted.
+static LIVE_STAGING: Mutex<Vec<(PathBuf, PathBuf)>> = Mutex::new(Vec::new());
 
-/// Removes live staging directories; called from the Ctrl-C handler.
-pub fn remove_live_staging() {
-    if let Ok(list) = LIVE_STAGING.lock() {
-        for p in list.iter() {
-            let _ = std::fs::remove_dir_all(p);
-        }
-    }
+/// Set once the process is stopping: writers create no more files.
+static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether an interrupt is removing this process's staging directories.
+pub fn stopping() -> bool {
+    STOPPING.load(std::sync::atomic::Ordering::SeqCst)
 }
 
-fn pid_alive(pid: u32) -> bool {
-    // Signal 0 checks existence without sending anything.
-    unsafe { libc::kill(pid as libc::pid_t, 0) == 0 || *libc::__errno_location() == libc::EPERM }
+/// Removes live staging directories; called from the Ctrl-C handler while
+/// writer threads may still be running (they stop creating files first).
+pub fn remove_live_staging() {
+    STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
+    if let Ok(list) = LIVE_STAGING.lock() {
+        for (dir, run_lock) in list.iter() {
+            for _ in 0..20 {
+                let _ = std::fs::remove_dir_all(dir);
+                if !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            let _ = std::fs::remove_file(run_lock);
+        }
+    }
 }
 
 /// What a directory holds, as far as olap is concerned.
@@ -103,166 +121,293 @@ pub fn dir_state(dir: &Path) -> Result<DirState> {
 pub struct Staging {
     pub path: PathBuf,
     output: PathBuf,
+    id: String,
+    force: bool,
+    /// fsync files and directories before publishing.
+    durable: bool,
     done: bool,
+    _writer: Held,
+    _run: Held,
 }
 
-fn sibling(output: &Path, mark: &str) -> Result<PathBuf> {
+/// `.<name><mark><id>` next to `output`.
+fn sibling(output: &Path, mark: &str, id: &str) -> Result<PathBuf> {
     let name = output
         .file_name()
         .context("output directory needs a name")?
         .to_string_lossy()
         .to_string();
-    let parent = output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    Ok(parent.join(format!(".{name}{mark}{}", std::process::id())))
+    Ok(parent_of(output).join(format!(".{name}{mark}{id}")))
 }
 
-/// Removes leftovers of dead runs next to `output`; returns what it removed.
-pub fn clean_stale(output: &Path) -> Vec<PathBuf> {
-    let mut removed = Vec::new();
+/// What [`recover`] did.
+#[derive(Debug, Default)]
+pub struct Recovery {
+    /// An old data set put back where a crashed run had moved it aside.
+    pub restored: Option<PathBuf>,
+    /// Leftovers of dead runs removed.
+    pub removed: Vec<PathBuf>,
+}
+
+/// Repairs what dead runs left next to `output`: puts back a complete old
+/// data set when the output is missing, and (with `clean`) removes their
+/// temporary directories and run locks. A live run's leftovers are never
+/// touched: its run lock is held.
+pub fn recover(output: &Path, clean: bool) -> Recovery {
+    let mut done = Recovery::default();
     let Some(name) = output.file_name().map(|n| n.to_string_lossy().to_string()) else {
-        return removed;
+        return done;
     };
-    let parent = output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let Ok(entries) = std::fs::read_dir(parent) else {
-        return removed;
+    let Ok(entries) = std::fs::read_dir(parent_of(output)) else {
+        return done;
     };
+    let mut found: Vec<(String, String, PathBuf)> = Vec::new();
+    let mut locks = Vec::new();
     for e in entries.flatten() {
         let file = e.file_name().to_string_lossy().to_string();
+        if let Some(id) = file
+            .strip_prefix(&format!(".{name}.olap-run-"))
+            .and_then(|r| r.strip_suffix(".lock"))
+        {
+            locks.push(id.to_string());
+        }
         for mark in [TMP_MARK, OLD_MARK] {
-            if let Some(pid) = file
-                .strip_prefix(&format!(".{name}{mark}"))
-                .and_then(|p| p.parse::<u32>().ok())
-                && pid != std::process::id()
-                && !pid_alive(pid)
-                && std::fs::remove_dir_all(e.path()).is_ok()
-            {
-                removed.push(e.path());
+            if let Some(id) = file.strip_prefix(&format!(".{name}{mark}")) {
+                found.push((mark.to_string(), id.to_string(), e.path()));
             }
         }
     }
-    removed
+    for (mark, id, path) in &found {
+        if !lock::run_is_dead(output, id) {
+            continue;
+        }
+        let restore = mark == OLD_MARK
+            && done.restored.is_none()
+            && !output.exists()
+            && path.join(MANIFEST).is_file();
+        if restore && std::fs::rename(path, output).is_ok() {
+            sync_dir(parent_of(output));
+            done.restored = Some(path.clone());
+        } else if clean && std::fs::remove_dir_all(path).is_ok() {
+            done.removed.push(path.clone());
+        }
+    }
+    if clean {
+        for id in locks {
+            let leftover = found.iter().any(|(_, i, p)| *i == id && p.exists());
+            if !leftover && lock::run_is_dead(output, &id) {
+                lock::remove_run_lock(output, &id);
+            }
+        }
+    }
+    done
+}
+
+/// A reader's part of [`recover`]: when the data set is missing because a
+/// run died between its two fallback renames, put the old one back (and
+/// say so); never removes anything.
+pub fn recover_for_reader(dir: &Path) {
+    if dir.exists() {
+        return;
+    }
+    if let Some(p) = recover(dir, false).restored {
+        eprintln!(
+            "olap: put back the data set an interrupted run had moved to {}",
+            p.display()
+        );
+    }
+}
+
+/// fsyncs a directory so renames and new entries in it survive power loss
+/// (a no-op where directories cannot be opened).
+pub fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// fsyncs `dir` and every directory below it.
+fn sync_tree(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                sync_tree(&e.path());
+            }
+        }
+    }
+    sync_dir(dir);
+}
+
+/// Checks `state` of the output against what this run may replace.
+fn check_target(output: &Path, state: &DirState, slice: Slice, force: bool) -> Result<()> {
+    match (state, slice.is_whole()) {
+        (DirState::Foreign(why), _) => bail_user!(
+            "{why}; refusing to write there (nothing was changed): choose another --output-dir"
+        ),
+        (DirState::DataSet | DirState::PartialOlap, true) if !force => bail_user!(
+            "{} already holds an olap data set; pass --force to replace it",
+            output.display()
+        ),
+        (DirState::DataSet, false) if !force => bail_user!(
+            "{} already holds a complete data set; pass --force to add parts to it",
+            output.display()
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// How a run may use its output directory.
+#[derive(Debug, Clone, Copy)]
+pub struct PublishOptions {
+    pub force: bool,
+    /// Queue behind another writer instead of failing.
+    pub wait: bool,
+    /// fsync files and directories (off only for throwaway data).
+    pub durable: bool,
 }
 
 impl Staging {
-    /// Checks that `output` may receive this run and creates the staging dir.
-    pub fn prepare(output: &Path, slice: Slice, force: bool) -> Result<Staging> {
-        let state = dir_state(output)?;
-        match (&state, slice.is_whole()) {
-            (DirState::Foreign(why), _) => bail_user!(
-                "{why}; refusing to write there (nothing was changed): choose another --output-dir"
-            ),
-            (DirState::DataSet | DirState::PartialOlap, true) if !force => bail_user!(
-                "{} already holds an olap data set; pass --force to replace it",
-                output.display()
-            ),
-            (DirState::DataSet, false) if !force => bail_user!(
-                "{} already holds a complete data set; pass --force to add parts to it",
-                output.display()
-            ),
-            _ => {}
-        }
-        if !slice.is_whole() {
-            if output.join(part_manifest_name(slice)).exists() && !force {
-                bail_user!(
-                    "part {} of {} is already in {}; pass --force to regenerate it",
-                    slice.part,
-                    slice.parts,
-                    output.display()
-                );
-            }
-            if let Some((_, other)) = part_manifests(output)?
-                .into_iter()
-                .find(|(_, m)| m.slice.parts != slice.parts)
-            {
-                bail_user!(
-                    "{} holds parts of a {}-part run; this is a {}-part run: use another --output-dir",
-                    output.display(),
-                    other.slice.parts,
-                    slice.parts
-                );
-            }
-        }
-        let parent = output
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+    /// Takes the writer lock, repairs what dead runs left, checks that
+    /// `output` may receive this run and creates the staging dir.
+    pub fn prepare(output: &Path, slice: Slice, opts: PublishOptions) -> Result<Staging> {
+        let parent = parent_of(output);
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))
             .map_err(|e| UserError::new(format!("{e:#}")))?;
-        for p in clean_stale(output) {
+        // Refuse a foreign target before taking any lock next to it.
+        if let DirState::Foreign(_) = dir_state(output)? {
+            check_target(output, &dir_state(output)?, slice, opts.force)?;
+        }
+        let writer =
+            lock::writer(output, slice.is_whole(), opts.wait).map_err(|e| -> anyhow::Error {
+                match e.downcast::<UserError>() {
+                    Ok(u) => u.into(),
+                    Err(e) => {
+                        UserError::new(format!("cannot write in {}: {e:#}", parent.display()))
+                            .into()
+                    }
+                }
+            })?;
+        let id = lock::run_id();
+        let run = lock::run(output, &id)?;
+        let rec = recover(output, true);
+        if let Some(p) = &rec.restored {
+            eprintln!(
+                "olap: put back the data set an interrupted run had moved to {}",
+                p.display()
+            );
+        }
+        for p in rec.removed {
             eprintln!("olap: removed {} left by an interrupted run", p.display());
         }
-        let path = sibling(output, TMP_MARK)?;
-        if path.exists() {
-            std::fs::remove_dir_all(&path)
-                .with_context(|| format!("removing {}", path.display()))?;
+        // Under the lock: what no other olap writer can change until we commit.
+        check_target(output, &dir_state(output)?, slice, opts.force)?;
+        if !slice.is_whole() {
+            check_part(output, slice, opts.force)?;
         }
+        let path = sibling(output, TMP_MARK, &id)?;
         std::fs::create_dir(&path)
             .map_err(|e| UserError::new(format!("cannot write in {}: {e}", parent.display())))?;
-        LIVE_STAGING.lock().expect("lock").push(path.clone());
+        LIVE_STAGING
+            .lock()
+            .expect("lock")
+            .push((path.clone(), run.path.clone()));
         Ok(Staging {
             path,
             output: output.to_owned(),
+            id,
+            force: opts.force,
+            durable: opts.durable,
             done: false,
+            _writer: writer,
+            _run: run,
         })
+    }
+
+    /// Makes everything written so far durable (files are fsynced as they
+    /// close; this does the directories).
+    pub fn sync(&self) {
+        if self.durable {
+            sync_tree(&self.path);
+        }
     }
 
     /// Publishes a whole run whose manifest is already in the staging dir.
     pub fn commit_whole(mut self) -> Result<()> {
-        let out = &self.output;
-        match dir_state(out)? {
+        self.sync();
+        let out = self.output.clone();
+        let _commit = lock::commit(&out)?;
+        // Re-checked under the lock: someone may have put files there since.
+        let state = dir_state(&out)?;
+        check_target(&out, &state, Slice::WHOLE, self.force)?;
+        match state {
             DirState::Missing | DirState::Empty => {
                 if out.exists() {
-                    std::fs::remove_dir(out)
+                    std::fs::remove_dir(&out)
                         .with_context(|| format!("replacing empty {}", out.display()))?;
                 }
-                std::fs::rename(&self.path, out)
+                std::fs::rename(&self.path, &out)
                     .with_context(|| format!("moving data set into {}", out.display()))?;
+                sync_dir(parent_of(&out));
+                self.done = true;
+                fault::point("after-swap");
             }
             _ => {
-                if exchange(&self.path, out).is_ok() {
+                if exchange(&self.path, &out).is_ok() {
                     // self.path now holds the old data set.
+                    sync_dir(parent_of(&out));
+                    self.done = true;
+                    fault::point("after-swap");
                     std::fs::remove_dir_all(&self.path)
                         .with_context(|| format!("removing old data at {}", self.path.display()))?;
                 } else {
-                    let old = sibling(out, OLD_MARK)?;
-                    std::fs::rename(out, &old)
+                    let old = sibling(&out, OLD_MARK, &self.id)?;
+                    std::fs::rename(&out, &old)
                         .with_context(|| format!("moving {} aside", out.display()))?;
-                    std::fs::rename(&self.path, out)
+                    fault::point("between-renames");
+                    std::fs::rename(&self.path, &out)
                         .with_context(|| format!("moving data set into {}", out.display()))?;
+                    sync_dir(parent_of(&out));
+                    self.done = true;
+                    fault::point("after-swap");
                     let _ = std::fs::remove_dir_all(&old);
                 }
             }
         }
-        self.done = true;
         Ok(())
     }
 
     /// Publishes one part into the shared directory; returns the merged
     /// manifest when this part completed the set.
     pub fn commit_part(mut self, manifest: &Manifest) -> Result<Option<Manifest>> {
+        self.sync();
         let out = self.output.clone();
+        let _commit = lock::commit(&out)?;
+        check_part(&out, manifest.slice, self.force)?;
         std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
         // A regenerated part replaces its own files only.
         let _ = std::fs::remove_file(out.join(part_manifest_name(manifest.slice)));
         let _ = std::fs::remove_file(out.join(MANIFEST));
+        let mut dirs = std::collections::BTreeSet::new();
         for t in &manifest.tables {
             for f in &t.files {
                 let (from, to) = (self.path.join(&f.path), out.join(&f.path));
                 if let Some(d) = to.parent() {
                     std::fs::create_dir_all(d)
                         .with_context(|| format!("creating {}", d.display()))?;
+                    dirs.insert(d.to_owned());
                 }
                 std::fs::rename(&from, &to)
                     .with_context(|| format!("moving {} into place", f.path))?;
             }
         }
+        if self.durable {
+            for d in &dirs {
+                sync_dir(d);
+            }
+            sync_tree(&out);
+        }
+        fault::point("after-part-files");
         manifest.write_to(&out, &part_manifest_name(manifest.slice))?;
         self.done = true;
         let _ = std::fs::remove_dir_all(&self.path);
@@ -279,35 +424,57 @@ impl Staging {
     }
 }
 
+/// Refuses a part that is already there (unless forced) or a part of a run
+/// with another part count.
+fn check_part(output: &Path, slice: Slice, force: bool) -> Result<()> {
+    if output.join(part_manifest_name(slice)).exists() && !force {
+        bail_user!(
+            "part {} of {} is already in {}; pass --force to regenerate it",
+            slice.part,
+            slice.parts,
+            output.display()
+        );
+    }
+    if let Some((_, other)) = part_manifests(output)?
+        .into_iter()
+        .find(|(_, m)| m.slice.parts != slice.parts)
+    {
+        bail_user!(
+            "{} holds parts of a {}-part run; this is a {}-part run: use another --output-dir",
+            output.display(),
+            other.slice.parts,
+            slice.parts
+        );
+    }
+    Ok(())
+}
+
 impl Drop for Staging {
     fn drop(&mut self) {
         if !self.done {
             let _ = std::fs::remove_dir_all(&self.path);
         }
         if let Ok(mut list) = LIVE_STAGING.lock() {
-            list.retain(|p| p != &self.path);
+            list.retain(|(p, _)| p != &self.path);
         }
+        lock::remove_run_lock(&self.output, &self.id);
     }
 }
 
-/// Atomically swaps two paths (Linux renameat2 with RENAME_EXCHANGE).
+/// Atomically swaps two paths (Linux `renameat2` with `RENAME_EXCHANGE`).
+#[cfg(target_os = "linux")]
 fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
-    let ca = CString::new(a.as_os_str().as_bytes())?;
-    let cb = CString::new(b.as_os_str().as_bytes())?;
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            ca.as_ptr(),
-            libc::AT_FDCWD,
-            cb.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
+    if fault::no_exchange() {
+        return Err(std::io::Error::from_raw_os_error(22));
     }
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(std::io::Error::from)
+}
+
+/// No atomic exchange here: the caller falls back to two renames.
+#[cfg(not(target_os = "linux"))]
+fn exchange(_a: &Path, _b: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
 }
 
 #[cfg(test)]

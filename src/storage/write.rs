@@ -91,10 +91,16 @@ struct HashingWriter {
     hash: Xxh3,
     bytes: u64,
     path: PathBuf,
+    /// fsync on finish, so a published data set never has empty files
+    /// after a power cut.
+    durable: bool,
 }
 
 impl HashingWriter {
-    fn create(path: &Path) -> Result<HashingWriter> {
+    fn create(path: &Path, durable: bool) -> Result<HashingWriter> {
+        if super::publish::stopping() {
+            anyhow::bail!("interrupted");
+        }
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -104,6 +110,7 @@ impl HashingWriter {
             hash: Xxh3::new(),
             bytes: 0,
             path: path.to_owned(),
+            durable,
         })
     }
 
@@ -111,12 +118,21 @@ impl HashingWriter {
         self.inner
             .flush()
             .with_context(|| format!("writing {}", self.path.display()))?;
+        if self.durable {
+            self.inner
+                .get_ref()
+                .sync_all()
+                .with_context(|| format!("syncing {}", self.path.display()))?;
+        }
         Ok((self.bytes, self.hash.digest()))
     }
 }
 
 impl Write for HashingWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(e) = crate::fault::write_error() {
+            return Err(e);
+        }
         let n = self.inner.write(buf)?;
         self.hash.update(&buf[..n]);
         self.bytes += n as u64;
@@ -144,6 +160,8 @@ struct OpenFile {
 /// Options of one write.
 pub struct WriteOptions<'a> {
     pub threads: usize,
+    /// fsync every file as it is closed.
+    pub durable: bool,
     /// Called with rows done, from any thread.
     pub progress: &'a (dyn Fn(u64) + Sync),
 }
@@ -280,6 +298,7 @@ pub fn write(
                     &mut open,
                     &parquet_tables,
                     &mut entries,
+                    opts.durable,
                 )
                 .map_err(stop)?;
                 next += 1;
@@ -300,6 +319,7 @@ fn append(
     open: &mut Option<OpenFile>,
     parquet_tables: &BTreeMap<Table, ParquetTable>,
     entries: &mut Vec<TableEntry>,
+    durable: bool,
 ) -> Result<()> {
     if open.is_none() {
         let mut f = OpenFile {
@@ -312,12 +332,12 @@ fn append(
             let path = dir.join(rel);
             match format {
                 FileFormat::Parquet => {
-                    let w =
-                        parquet_tables[&job.table].file_writer(HashingWriter::create(&path)?)?;
+                    let w = parquet_tables[&job.table]
+                        .file_writer(HashingWriter::create(&path, durable)?)?;
                     f.parquet = Some((rel.clone(), w));
                 }
                 FileFormat::Csv => {
-                    let mut w = HashingWriter::create(&path)?;
+                    let mut w = HashingWriter::create(&path, durable)?;
                     let mut head = Vec::new();
                     csv::header(&job.table.schema(), &mut head);
                     w.write_all(&head)
@@ -440,6 +460,7 @@ mod tests {
             &jobs,
             dir.path(),
             &WriteOptions {
+                durable: false,
                 threads: 2,
                 progress: &|_| {},
             },

@@ -133,3 +133,33 @@ pub fn result_text(run: &serde_json::Value) -> Vec<Vec<String>> {
         })
         .collect()
 }
+
+/// Lock files olap keeps next to a data directory for good (see
+/// src/storage/lock.rs); everything else named `.olap-` is a leftover.
+pub fn is_permanent_lock(name: &str) -> bool {
+    ["write", "read", "intent"]
+        .iter()
+        .any(|k| name.ends_with(&format!(".olap-{k}.lock")))
+}
+
+/// Leftovers of runs next to data directories in `parent`.
+pub fn leftovers(parent: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(parent)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.contains(".olap-") && !is_permanent_lock(n))
+        .collect()
+}
+
+/// Names in `parent`, without olap's lock files.
+pub fn entries_without_locks(parent: &std::path::Path) -> Vec<std::ffi::OsString> {
+    let mut v: Vec<_> = std::fs::read_dir(parent)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| !is_permanent_lock(&n.to_string_lossy()))
+        .collect();
+    v.sort();
+    v
+}

@@ -24,15 +24,6 @@ fn assert_intact(dir: &Path, expected: &Manifest) {
     }
 }
 
-fn leftovers(parent: &Path) -> Vec<String> {
-    std::fs::read_dir(parent)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .filter(|n| n.contains(".olap-"))
-        .collect()
-}
-
 /// Starts a slow `generate --force` over `dir` and signals it `delay_ms`
 /// after its temporary directory has data in it. `None` when the run ended
 /// before the signal could be sent.
@@ -54,12 +45,21 @@ fn interrupt_after(dir: &Path, signal: i32, delay_ms: u64) -> Option<std::proces
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let tmp = dir.parent().unwrap().join(format!(
-        ".{}.olap-tmp-{}",
-        dir.file_name().unwrap().to_string_lossy(),
-        child.id()
-    ));
+    let staging = |pid: u32| -> Option<std::path::PathBuf> {
+        std::fs::read_dir(dir.parent().unwrap())
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                let n = p.file_name().unwrap().to_string_lossy().to_string();
+                n.contains(".olap-tmp-") && n.contains(&format!("-{pid}-"))
+            })
+    };
+    let mut tmp = std::path::PathBuf::from("/nonexistent");
     for _ in 0..200 {
+        if let Some(p) = staging(child.id()) {
+            tmp = p;
+        }
         if tmp.join("parquet").exists() {
             break;
         }
@@ -104,11 +104,14 @@ fn sigkill_mid_run_keeps_the_old_data_set_and_the_next_run_cleans_up() {
     let status = interrupt(&dir, libc::SIGKILL);
     assert!(!status.success());
     assert_intact(&dir, &before);
+    let left = leftovers(t.path());
     assert_eq!(
-        leftovers(t.path()).len(),
-        1,
-        "a killed run leaves its temporary directory"
+        left.len(),
+        2,
+        "a killed run leaves its temporary directory and its (now free) run lock: {left:?}"
     );
+    assert!(left.iter().any(|n| n.contains(".olap-tmp-")), "{left:?}");
+    assert!(left.iter().any(|n| n.contains(".olap-run-")), "{left:?}");
     let o = regenerate_small(&dir);
     assert!(
         stderr(&o).contains("left by an interrupted run"),

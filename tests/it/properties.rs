@@ -40,6 +40,7 @@ fn fact_checksum(
         &jobs,
         dir.path(),
         &WriteOptions {
+            durable: false,
             threads,
             progress: &|_| {},
         },

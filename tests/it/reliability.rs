@@ -574,11 +574,7 @@ fn spills_go_to_olaps_own_directory_and_are_removed() {
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(left, 0, "spill directories removed");
-    let cwd: Vec<_> = std::fs::read_dir(t.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
+    let cwd = entries_without_locks(t.path());
     assert!(cwd.iter().all(|n| n == "d" || n == "cache"), "{cwd:?}");
     assert!(
         cache.join("olap/spill").is_dir(),

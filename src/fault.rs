@@ -1,0 +1,50 @@
+//! Test hooks that make crashes and I/O errors happen where a test wants
+//! them, through the real binary. Each is an environment variable nobody
+//! sets by accident; unset, each costs one cached lookup.
+//!
+//! - `OLAP_FAILPOINT=<name>` aborts the process (no destructors, no cleanup,
+//!   like `kill -9`) when it reaches the named commit step: `after-data`,
+//!   `after-stamp`, `after-manifest`, `between-renames`, `after-swap`,
+//!   `after-part-files`.
+//! - `OLAP_FAULT_NO_EXCHANGE=1` makes the atomic directory exchange fail
+//!   with EINVAL, as on NFS, so the two-rename fallback runs.
+//! - `OLAP_FAULT_WRITE=<n>:<EIO|ENOSPC>` fails the n-th write to a data file.
+
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static FAILPOINT: LazyLock<Option<String>> = LazyLock::new(|| std::env::var("OLAP_FAILPOINT").ok());
+
+/// Aborts here if `OLAP_FAILPOINT` names this step.
+pub fn point(name: &str) {
+    if FAILPOINT.as_deref() == Some(name) {
+        eprintln!("olap: failpoint {name}: aborting");
+        std::process::abort();
+    }
+}
+
+/// Whether the atomic exchange should fail as on a filesystem without it.
+pub fn no_exchange() -> bool {
+    static V: LazyLock<bool> =
+        LazyLock::new(|| std::env::var_os("OLAP_FAULT_NO_EXCHANGE").is_some());
+    *V
+}
+
+static WRITE_FAULT: LazyLock<Option<(u64, i32)>> = LazyLock::new(|| {
+    let v = std::env::var("OLAP_FAULT_WRITE").ok()?;
+    let (n, errno) = v.split_once(':')?;
+    let errno = match errno {
+        "EIO" => 5,
+        "ENOSPC" => 28,
+        _ => return None,
+    };
+    Some((n.parse().ok()?, errno))
+});
+static WRITES: AtomicU64 = AtomicU64::new(0);
+
+/// The injected error for this write to a data file, if it is the chosen one.
+pub fn write_error() -> Option<std::io::Error> {
+    let (n, errno) = (*WRITE_FAULT)?;
+    (WRITES.fetch_add(1, Ordering::Relaxed) + 1 == n)
+        .then(|| std::io::Error::from_raw_os_error(errno))
+}

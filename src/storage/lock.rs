@@ -1,0 +1,306 @@
+//! Advisory locks that keep writers apart and give readers a snapshot.
+//!
+//! Three lock files live next to a data directory `D` (never inside it, so
+//! they survive the directory being swapped):
+//!
+//! - `.D.olap-write.lock`: held by a writer from start to commit, exclusive
+//!   for a whole run, shared by the parts of a sharded run. A second whole
+//!   run is refused (or waits with `--wait`).
+//! - `.D.olap-read.lock`: held shared by every reader (analyze, benchmark,
+//!   validate) from before it reads the manifest until its last query, and
+//!   exclusive by a writer only while it swaps the new data set in. A reader
+//!   therefore sees one version from first query to last.
+//! - `.D.olap-intent.lock`: a writer takes it before waiting for the readers,
+//!   and a reader passes through it before taking its shared lock, so a
+//!   stream of overlapping readers cannot starve a waiting writer.
+//!
+//! Each run also holds `.D.olap-run-<id>.lock` for as long as it lives:
+//! leftovers whose run lock can be taken belong to a dead run, on this host or
+//! another one sharing the directory (liveness comes from the lock, not from a
+//! process id, which two containers or two hosts may share).
+//!
+//! The locks are `flock`-style (`std::fs::File::lock`), released by the
+//! kernel when a process dies, however it dies.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+
+use anyhow::{Context, Result};
+
+use crate::bail_user;
+
+/// A held lock; released on drop.
+#[derive(Debug)]
+pub struct Held {
+    _file: File,
+    pub path: PathBuf,
+}
+
+/// `<parent>/.<name>.olap-<kind>.lock` for data directory `dir`.
+pub fn lock_path(dir: &Path, kind: &str) -> Result<PathBuf> {
+    let name = dir
+        .file_name()
+        .context("a data directory needs a name")?
+        .to_string_lossy()
+        .to_string();
+    Ok(parent_of(dir).join(format!(".{name}.olap-{kind}.lock")))
+}
+
+/// The directory holding `dir` ("." for a bare name).
+pub fn parent_of(dir: &Path) -> &Path {
+    dir.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+fn open_rw(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+}
+
+/// Opens a lock file for writing, or read-only when it exists on a mount
+/// we cannot write (a lock works through either); `None` when neither works.
+fn open_any(path: &Path) -> Option<File> {
+    open_rw(path).or_else(|_| File::open(path)).ok()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Shared,
+    Exclusive,
+}
+
+fn try_take(file: &File, mode: Mode) -> std::io::Result<bool> {
+    let r = match mode {
+        Mode::Shared => file.try_lock_shared(),
+        Mode::Exclusive => file.try_lock(),
+    };
+    match r {
+        Ok(()) => Ok(true),
+        Err(TryLockError::WouldBlock) => Ok(false),
+        Err(TryLockError::Error(e)) => Err(e),
+    }
+}
+
+fn take(file: &File, mode: Mode) -> std::io::Result<()> {
+    match mode {
+        Mode::Shared => file.lock_shared(),
+        Mode::Exclusive => file.lock(),
+    }
+}
+
+/// Takes a lock without waiting, or waits after printing `waiting` once.
+fn acquire(path: &Path, mode: Mode, waiting: Option<&str>) -> Result<Option<Held>> {
+    let file = open_rw(path).with_context(|| format!("creating lock file {}", path.display()))?;
+    if try_take(&file, mode).with_context(|| format!("locking {}", path.display()))? {
+        return Ok(Some(Held {
+            _file: file,
+            path: path.to_owned(),
+        }));
+    }
+    let Some(msg) = waiting else {
+        return Ok(None);
+    };
+    eprintln!("olap: {msg}");
+    take(&file, mode).with_context(|| format!("locking {}", path.display()))?;
+    Ok(Some(Held {
+        _file: file,
+        path: path.to_owned(),
+    }))
+}
+
+/// The writer lock of `dir`: exclusive for a whole run, shared for a part.
+/// Without `wait`, a data set another run is writing is a one-line error.
+pub fn writer(dir: &Path, whole: bool, wait: bool) -> Result<Held> {
+    let path = lock_path(dir, "write")?;
+    let mode = if whole { Mode::Exclusive } else { Mode::Shared };
+    let waiting = format!(
+        "waiting for another olap generate writing {} to finish",
+        dir.display()
+    );
+    match acquire(&path, mode, wait.then_some(waiting.as_str()))? {
+        Some(h) => Ok(h),
+        None => bail_user!(
+            "another olap generate is writing {} (it holds {}): wait for it, or pass --wait to queue behind it",
+            dir.display(),
+            path.display()
+        ),
+    }
+}
+
+/// What a reader holds while it reads; `None` inside when the lock files
+/// cannot even be opened (a read-only mount where no writer ever ran).
+#[derive(Debug, Clone)]
+pub struct Snapshot(#[allow(dead_code)] Option<Arc<Held>>);
+
+/// Read locks this process holds, so a second reader of the same data set
+/// in one process (benchmark's Parquet and CSV engines) shares the first
+/// one's lock instead of queueing behind a waiting writer that waits for it.
+static HELD_READS: Mutex<Vec<(PathBuf, Weak<Held>)>> = Mutex::new(Vec::new());
+
+/// A reader's shared lock on `dir`, taken before its manifest is read and
+/// kept until its last query: a writer cannot swap the data set meanwhile.
+pub fn reader(dir: &Path) -> Result<Snapshot> {
+    let (Ok(intent_path), Ok(read_path)) = (lock_path(dir, "intent"), lock_path(dir, "read"))
+    else {
+        return Ok(Snapshot(None));
+    };
+    let key = std::path::absolute(&read_path).unwrap_or(read_path.clone());
+    let mut held = HELD_READS.lock().unwrap_or_else(|e| e.into_inner());
+    held.retain(|(_, w)| w.strong_count() > 0);
+    if let Some(h) = held
+        .iter()
+        .find(|(p, _)| *p == key)
+        .and_then(|(_, w)| w.upgrade())
+    {
+        return Ok(Snapshot(Some(h)));
+    }
+    let (Some(intent), Some(read)) = (open_any(&intent_path), open_any(&read_path)) else {
+        tracing::debug!(
+            "no lock files next to {} (read-only, never written here)",
+            dir.display()
+        );
+        return Ok(Snapshot(None));
+    };
+    if !try_take(&intent, Mode::Shared)? {
+        eprintln!(
+            "olap: waiting while a new data set is put in place at {}",
+            dir.display()
+        );
+        take(&intent, Mode::Shared)?;
+    }
+    take(&read, Mode::Shared).with_context(|| format!("locking {}", read_path.display()))?;
+    drop(intent);
+    let h = Arc::new(Held {
+        _file: read,
+        path: read_path,
+    });
+    held.push((key, Arc::downgrade(&h)));
+    Ok(Snapshot(Some(h)))
+}
+
+/// What a writer holds while it swaps a data set in: no reader is inside.
+pub struct Commit {
+    _intent: Held,
+    _read: Held,
+}
+
+/// Takes the commit locks of `dir`, waiting (with a message) for readers.
+pub fn commit(dir: &Path) -> Result<Commit> {
+    let intent = acquire(
+        &lock_path(dir, "intent")?,
+        Mode::Exclusive,
+        Some("waiting for another writer to publish"),
+    )?
+    .context("intent lock")?;
+    let read = acquire(
+        &lock_path(dir, "read")?,
+        Mode::Exclusive,
+        Some(&format!(
+            "waiting for readers of {} to finish before replacing it (the new data set is ready)",
+            dir.display()
+        )),
+    )?
+    .context("read lock")?;
+    Ok(Commit {
+        _intent: intent,
+        _read: read,
+    })
+}
+
+/// The lock a live run holds for its whole life; `id` names its temporary
+/// directories.
+pub fn run(dir: &Path, id: &str) -> Result<Held> {
+    let path = lock_path(dir, &format!("run-{id}"))?;
+    acquire(&path, Mode::Exclusive, None)?
+        .with_context(|| format!("run lock {} is taken", path.display()))
+}
+
+/// Whether the run `id` that wrote next to `dir` is dead: its run lock can
+/// be taken (or was never made). Takes and drops the lock.
+pub fn run_is_dead(dir: &Path, id: &str) -> bool {
+    let Ok(path) = lock_path(dir, &format!("run-{id}")) else {
+        return false;
+    };
+    if !path.exists() {
+        return true;
+    }
+    match open_any(&path) {
+        Some(f) => try_take(&f, Mode::Exclusive).unwrap_or(false),
+        None => false,
+    }
+}
+
+/// Removes the run lock file of a dead run.
+pub fn remove_run_lock(dir: &Path, id: &str) {
+    if let Ok(p) = lock_path(dir, &format!("run-{id}")) {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// A name for this run's temporary directories, unique across hosts,
+/// containers (where every olap may be PID 1) and restarts.
+pub fn run_id() -> String {
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .take(32)
+        .collect::<String>();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let stack = &now as *const u64 as u64;
+    let nonce = crate::util::mix64(now ^ stack.rotate_left(32) ^ std::process::id() as u64);
+    format!("{host}-{}-{:08x}", std::process::id(), nonce as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_whole_writer_is_refused_and_parts_share() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("data");
+        let first = writer(&d, true, false).unwrap();
+        let err = writer(&d, true, false).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("another olap generate"),
+            "{err:#}"
+        );
+        assert!(writer(&d, false, false).is_err());
+        drop(first);
+        let a = writer(&d, false, false).unwrap();
+        let b = writer(&d, false, false).unwrap();
+        assert!(writer(&d, true, false).is_err());
+        drop((a, b));
+        assert!(writer(&d, true, false).is_ok());
+    }
+
+    #[test]
+    fn readers_block_the_commit_and_runs_are_alive_while_locked() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("data");
+        let snap = reader(&d).unwrap();
+        assert!(snap.0.is_some());
+        let read = File::open(lock_path(&d, "read").unwrap()).unwrap();
+        assert!(!try_take(&read, Mode::Exclusive).unwrap());
+        drop(snap);
+        assert!(try_take(&read, Mode::Exclusive).unwrap());
+        drop(read);
+        let id = run_id();
+        let held = run(&d, &id).unwrap();
+        assert!(!run_is_dead(&d, &id));
+        drop(held);
+        assert!(run_is_dead(&d, &id));
+        assert!(run_is_dead(&d, "never-made"));
+    }
+}
