@@ -100,6 +100,7 @@ pub fn tour(cfg: &DemoConfig, print: &mut dyn FnMut(&str)) -> Result<PathBuf> {
         // Refuses foreign or half-written directories with its usual message.
         _ => drop(Manifest::load(dir)?),
     }
+    let _snapshot = crate::storage::lock::reader(dir)?;
     let manifest = Manifest::load(dir)?;
     let has_csv = manifest.storage.has(FileFormat::Csv);
     let mut engines = Engines::new(EngineConfig {

@@ -45,7 +45,6 @@ fn walk(dir: &Path, base: &Path, out: &mut BTreeSet<String>) {
 pub fn validate(dir: &Path, quick: bool, threads: usize) -> Result<Validation> {
     // The same version from the first file to the last (see storage::lock).
     let _snapshot = crate::storage::lock::reader(dir)?;
-    crate::storage::publish::recover_for_reader(dir);
     let m = Manifest::load(dir)?;
     let mut checks = Vec::new();
     let mut push = |check: String, problems: Vec<String>, ok_detail: String| {

@@ -241,6 +241,8 @@ pub fn judge(
 
 /// Runs the catalog rounds and the studies asked for.
 pub fn run(cfg: &BenchConfig) -> Result<BenchOutcome> {
+    // One data set version from the manifest read here to the last round.
+    let _snapshot = crate::storage::lock::reader(&cfg.engine.data_dir)?;
     let manifest = Manifest::load(&cfg.engine.data_dir)?;
     if cfg.storage_comparison && !manifest.storage.has(FileFormat::Csv) {
         bail_user!(

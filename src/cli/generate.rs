@@ -190,6 +190,9 @@ impl Args {
         if (a.end_date - a.start_date).num_days() > 366 * 100 {
             bail_user!("the span may be at most 100 years");
         }
+        // Refused now rather than after writing a data set nothing can query.
+        let abs = std::path::absolute(&a.output_dir).unwrap_or(a.output_dir.clone());
+        crate::query::engine::check_queryable_path(&abs)?;
         if a.part > a.parts {
             bail_user!(
                 "--part {} is outside 1..={} (--parts {})",

@@ -77,6 +77,8 @@ pub fn analyze(cfg: &AnalyzeConfig) -> Result<Report> {
             }
         }
     }
+    // One data set version from the manifest read here to the last query.
+    let _snapshot = crate::storage::lock::reader(&cfg.engine.data_dir)?;
     let manifest = Manifest::load(&cfg.engine.data_dir)?;
     let opts = RunOptions {
         execute: cfg.execute || cfg.profile,

@@ -94,18 +94,7 @@ fn file_list(
     for f in entry.files_of(format) {
         let p = dir.join(&f.path);
         let abs = std::path::absolute(&p).unwrap_or(p);
-        let Some(text) = abs.to_str() else {
-            bail_user!(
-                "{} is not valid UTF-8: DuckDB cannot open it; move the data set to a UTF-8 path",
-                abs.display()
-            );
-        };
-        if text.contains(['*', '?', '[', ']', '{', '}']) {
-            bail_user!(
-                "{} has a glob character (* ? [ ] {{ }}), which DuckDB would expand to other files: move or rename the data set",
-                abs.display()
-            );
-        }
+        check_queryable_path(&abs)?;
         if !abs.exists() {
             bail_user!(
                 "{} is listed in the manifest but missing: the data set is damaged; run `olap validate` or regenerate it",
@@ -115,6 +104,25 @@ fn file_list(
         files.push((abs.to_string_lossy().to_string(), partition_values(&f.path)));
     }
     Ok(files)
+}
+
+/// The path as DuckDB will see it, or a one-line refusal naming it: DuckDB
+/// takes paths as UTF-8 text and expands glob characters in them, so a data
+/// set under such a path would be unreadable or read someone else's files.
+pub fn check_queryable_path(path: &Path) -> Result<&str> {
+    let Some(text) = path.to_str() else {
+        bail_user!(
+            "{} is not valid UTF-8: DuckDB cannot open it; use a UTF-8 path for the data set",
+            path.display()
+        );
+    };
+    if text.contains(['*', '?', '[', ']', '{', '}']) {
+        bail_user!(
+            "{} has a glob character (* ? [ ] {{ }}), which DuckDB would expand to other files: use another name for the data set",
+            path.display()
+        );
+    }
+    Ok(text)
 }
 
 /// Fact partitions up to which the fact view is one scan per partition;
@@ -227,7 +235,6 @@ pub fn scan_sql(
 impl Engine {
     pub fn open(config: EngineConfig) -> Result<Engine> {
         let snapshot = crate::storage::lock::reader(&config.data_dir)?;
-        crate::storage::publish::recover_for_reader(&config.data_dir);
         let manifest = Manifest::load(&config.data_dir)?;
         if !manifest.storage.formats.contains(&config.storage) {
             bail_user!(

@@ -111,6 +111,11 @@ impl Manifest {
     pub fn load(dir: &Path) -> Result<Manifest> {
         let path = dir.join(MANIFEST);
         if !dir.exists() {
+            // A run that died between its two fallback renames moved the
+            // data set aside: put it back (readers do this too).
+            super::publish::recover_for_reader(dir);
+        }
+        if !dir.exists() {
             return Err(UserError::new(format!(
                 "no data set at {}: run `olap generate --output-dir {}` first",
                 dir.display(),

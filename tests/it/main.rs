@@ -4,6 +4,7 @@ mod analyze;
 mod benchmark;
 mod card;
 mod common;
+mod concurrency;
 mod faults;
 mod generate;
 mod properties;

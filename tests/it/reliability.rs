@@ -378,6 +378,18 @@ fn manifests_naming_files_outside_the_data_set_are_refused() {
 fn data_dirs_with_glob_characters_are_refused_by_name_and_threads_are_capped() {
     let t = tempfile::tempdir().unwrap();
     let dir = t.path().join("runs[1]");
+    // Refused before writing anything: nothing could query it.
+    let err = assert_refused(
+        olap()
+            .args(["generate", "--rows", "5000", "--output-dir"])
+            .arg(&dir),
+        "generate into runs[1]",
+        2,
+        "glob character",
+    );
+    assert!(err.contains("runs[1]"), "{err}");
+    assert!(!dir.exists());
+    let plain = t.path().join("runs");
     let o = olap()
         .args([
             "generate",
@@ -387,7 +399,7 @@ fn data_dirs_with_glob_characters_are_refused_by_name_and_threads_are_capped() {
             "1024",
             "--output-dir",
         ])
-        .arg(&dir)
+        .arg(&plain)
         .args(SMALL)
         .output()
         .unwrap();
@@ -397,6 +409,8 @@ fn data_dirs_with_glob_characters_are_refused_by_name_and_threads_are_capped() {
         "capped with a message: {}",
         stderr(&o)
     );
+    // A data set moved under such a name is refused by the reader, by name.
+    std::fs::rename(&plain, &dir).unwrap();
     let err = assert_refused(
         olap()
             .args(["analyze", "--execute", "--data-dir"])
@@ -406,6 +420,54 @@ fn data_dirs_with_glob_characters_are_refused_by_name_and_threads_are_capped() {
         "glob character",
     );
     assert!(err.contains("runs[1]"), "{err}");
+}
+
+#[test]
+fn data_dirs_with_quotes_and_spaces_work_and_non_utf8_ones_are_refused_by_name() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("it's a data set");
+    generate(&dir, 5_000, &[]);
+    let o = olap()
+        .args([
+            "analyze",
+            "revenue_by_region_year",
+            "--execute",
+            "--data-dir",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    olap()
+        .args(["validate", "--data-dir"])
+        .arg(&dir)
+        .assert()
+        .success();
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let bad = t.path().join(std::ffi::OsStr::from_bytes(b"bad\xffname"));
+        let err = assert_refused(
+            olap()
+                .args(["generate", "--rows", "5000", "--output-dir"])
+                .arg(&bad),
+            "a non-UTF-8 output dir",
+            2,
+            "not valid UTF-8",
+        );
+        assert!(err.contains("bad"), "{err}");
+        assert!(!bad.exists());
+        // A data set moved there is refused by the reader, by name.
+        std::fs::rename(&dir, &bad).unwrap();
+        assert_refused(
+            olap()
+                .args(["analyze", "--execute", "--data-dir"])
+                .arg(&bad),
+            "a non-UTF-8 data dir",
+            2,
+            "not valid UTF-8",
+        );
+    }
 }
 
 #[test]
