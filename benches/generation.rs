@@ -152,6 +152,8 @@ fn write_once(
     let dir = tempfile::tempdir().unwrap();
     let opts = WriteOptions {
         threads,
+        // As `olap generate` does by default.
+        durable: true,
         progress: &|_| {},
     };
     write(s, storage, jobs, dir.path(), &opts).unwrap();

@@ -291,14 +291,16 @@ pub fn write(
                 let task = &tasks[next];
                 let job = &jobs[task.job];
                 append(
-                    dir,
+                    Dest {
+                        dir,
+                        durable: opts.durable,
+                    },
                     job,
                     task,
                     enc,
                     &mut open,
                     &parquet_tables,
                     &mut entries,
-                    opts.durable,
                 )
                 .map_err(stop)?;
                 next += 1;
@@ -311,15 +313,21 @@ pub fn write(
     result
 }
 
+/// Where files go, and whether they are fsynced on close.
+#[derive(Clone, Copy)]
+struct Dest<'a> {
+    dir: &'a Path,
+    durable: bool,
+}
+
 fn append(
-    dir: &Path,
+    Dest { dir, durable }: Dest,
     job: &FileJob,
     task: &Task,
     enc: Encoded,
     open: &mut Option<OpenFile>,
     parquet_tables: &BTreeMap<Table, ParquetTable>,
     entries: &mut Vec<TableEntry>,
-    durable: bool,
 ) -> Result<()> {
     if open.is_none() {
         let mut f = OpenFile {

@@ -6,6 +6,7 @@ mod card;
 mod common;
 mod concurrency;
 mod faults;
+mod fuzz;
 mod generate;
 mod properties;
 mod reliability;
