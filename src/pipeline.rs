@@ -3,6 +3,7 @@
 //! and publish atomically. `olap generate`, the benchmark's scaling study,
 //! the demo and the benches all call [`generate`].
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -15,7 +16,7 @@ use crate::model::GenSpec;
 use crate::storage::layout::MANIFEST;
 use crate::storage::manifest::{GenerationStats, Generator, MANIFEST_VERSION, Manifest};
 use crate::storage::publish::{PublishOptions, Staging};
-use crate::storage::write::{WriteOptions, plan, write};
+use crate::storage::write::{LocalDir, Sink, WriteOptions, plan, write_to};
 use crate::storage::{FileFormat, Slice, StorageSpec};
 use crate::util::{free_bytes, human_bytes, progress_bar};
 
@@ -106,6 +107,9 @@ pub fn generate(cfg: &GenerateConfig) -> Result<Summary> {
             human_bytes(memory)
         );
     }
+    if let Some(url) = crate::storage::remote::url_of(&cfg.output) {
+        return generate_remote(cfg, url);
+    }
     let stage = Instant::now();
     let staging = Staging::prepare(
         &cfg.output,
@@ -130,51 +134,14 @@ pub fn generate(cfg: &GenerateConfig) -> Result<Summary> {
         );
     }
     tracing::debug!("generate: staged in {:?}", stage.elapsed());
-    let started = Instant::now();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(cfg.threads)
-        .build()?;
-    let stage = Instant::now();
-    let star = pool.install(|| Star::new(cfg.spec.clone()));
-    tracing::debug!("generate: dimensions built in {:?}", stage.elapsed());
-    let jobs = plan(&star, &cfg.storage, cfg.slice);
-    let total: u64 = jobs.iter().map(|j| j.rows.end - j.rows.start).sum();
-    let bar = progress_bar(total, "generating", true);
-    let stage = Instant::now();
-    let tick = |n: u64| bar.inc(n);
-    let tables = write(
-        &star,
-        &cfg.storage,
-        &jobs,
-        &staging.path,
-        &WriteOptions {
+    let manifest = produce(
+        cfg,
+        &LocalDir {
+            dir: &staging.path,
             durable: cfg.durable,
-            threads: cfg.threads,
-            progress: &tick,
         },
     )?;
-    bar.finish_and_clear();
-    crate::fault::point("after-data");
-    tracing::debug!(
-        "generate: {} files written in {:?}",
-        jobs.len(),
-        stage.elapsed()
-    );
-    let seconds = started.elapsed().as_secs_f64();
-    let manifest = Manifest {
-        manifest_version: MANIFEST_VERSION,
-        generator: Generator::current(),
-        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        spec: cfg.spec.clone(),
-        storage: cfg.storage.clone(),
-        slice: cfg.slice,
-        merged_parts: false,
-        tables,
-        generation: GenerationStats {
-            seconds,
-            threads: cfg.threads,
-        },
-    };
+    let seconds = manifest.generation.seconds;
     let stage = Instant::now();
     // The query log outlives the data set it was written against (`--force`).
     let log = cfg.output.join(crate::query::log::DEFAULT_LOG);
@@ -195,6 +162,22 @@ pub fn generate(cfg: &GenerateConfig) -> Result<Summary> {
         }
     };
     tracing::debug!("generate: committed in {:?}", stage.elapsed());
+    Ok(summary(
+        cfg,
+        cfg.output.display().to_string(),
+        complete,
+        seconds,
+        manifest,
+    ))
+}
+
+fn summary(
+    cfg: &GenerateConfig,
+    output_dir: String,
+    complete: bool,
+    seconds: f64,
+    manifest: Manifest,
+) -> Summary {
     let written = |m: &Manifest, f| m.tables.iter().map(|t| t.bytes(f)).sum::<u64>();
     let fact_rows = {
         let r = cfg.slice.rows(cfg.spec.rows);
@@ -204,8 +187,8 @@ pub fn generate(cfg: &GenerateConfig) -> Result<Summary> {
         written(&manifest, FileFormat::Parquet),
         written(&manifest, FileFormat::Csv),
     );
-    Ok(Summary {
-        output_dir: cfg.output.display().to_string(),
+    Summary {
+        output_dir,
         complete,
         seconds,
         fact_rows_per_second: fact_rows as f64 / seconds,
@@ -214,5 +197,191 @@ pub fn generate(cfg: &GenerateConfig) -> Result<Summary> {
         csv_bytes: csv,
         csv_to_parquet_ratio: (pq > 0 && csv > 0).then(|| csv as f64 / pq as f64),
         manifest,
+    }
+}
+
+/// Generates every file of the run into `sink` and returns its manifest
+/// (not yet written anywhere).
+fn produce(cfg: &GenerateConfig, sink: &dyn Sink) -> Result<Manifest> {
+    let started = Instant::now();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.threads)
+        .build()?;
+    let stage = Instant::now();
+    let star = pool.install(|| Star::new(cfg.spec.clone()));
+    tracing::debug!("generate: dimensions built in {:?}", stage.elapsed());
+    let jobs = plan(&star, &cfg.storage, cfg.slice);
+    let total: u64 = jobs.iter().map(|j| j.rows.end - j.rows.start).sum();
+    let bar = progress_bar(total, "generating", true);
+    let stage = Instant::now();
+    let tick = |n: u64| bar.inc(n);
+    let tables = write_to(
+        &star,
+        &cfg.storage,
+        &jobs,
+        sink,
+        &WriteOptions {
+            durable: cfg.durable,
+            threads: cfg.threads,
+            progress: &tick,
+        },
+    )?;
+    bar.finish_and_clear();
+    crate::fault::point("after-data");
+    tracing::debug!(
+        "generate: {} files written in {:?}",
+        jobs.len(),
+        stage.elapsed()
+    );
+    Ok(Manifest {
+        manifest_version: MANIFEST_VERSION,
+        generator: Generator::current(),
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        spec: cfg.spec.clone(),
+        storage: cfg.storage.clone(),
+        slice: cfg.slice,
+        merged_parts: false,
+        tables,
+        generation: GenerationStats {
+            seconds: started.elapsed().as_secs_f64(),
+            threads: cfg.threads,
+        },
+        root: None,
     })
+}
+
+/// A run into object storage (see `storage::remote` for the protocol).
+fn generate_remote(cfg: &GenerateConfig, url: &str) -> Result<Summary> {
+    use crate::storage::manifest::part_manifest_name;
+    use crate::storage::remote::{Remote, fresh_root, parts_root, root_of};
+    let remote = Remote::open(url)?;
+    let existing = remote.manifest()?;
+    let objects = remote.list("")?;
+    if let Some((rel, _)) = objects
+        .iter()
+        .find(|(rel, _)| rel != MANIFEST && root_of(rel).is_none())
+    {
+        bail_user!(
+            "{} holds {rel:?}, which olap did not write; refusing to write there (nothing was changed): choose another prefix",
+            remote.url
+        );
+    }
+    let whole = cfg.slice.is_whole();
+    if existing.is_some() && !cfg.force {
+        if whole {
+            bail_user!(
+                "{} already holds an olap data set; pass --force to replace it",
+                remote.url
+            );
+        }
+        bail_user!(
+            "{} already holds a complete data set; pass --force to add parts to it",
+            remote.url
+        );
+    }
+    // Settings alone name a sharded run's root, so every part finds it.
+    let probe = Manifest {
+        manifest_version: MANIFEST_VERSION,
+        generator: Generator::current(),
+        created_at: String::new(),
+        spec: cfg.spec.clone(),
+        storage: cfg.storage.clone(),
+        slice: cfg.slice,
+        merged_parts: false,
+        tables: Vec::new(),
+        generation: GenerationStats {
+            seconds: 0.0,
+            threads: 0,
+        },
+        root: None,
+    };
+    let root = if whole {
+        fresh_root()
+    } else {
+        parts_root(&probe)
+    };
+    let part_name = format!("{root}{}", part_manifest_name(cfg.slice));
+    if !whole && !cfg.force && objects.iter().any(|(rel, _)| *rel == part_name) {
+        bail_user!(
+            "part {} of {} is already in {}; pass --force to regenerate it",
+            cfg.slice.part,
+            cfg.slice.parts,
+            remote.url
+        );
+    }
+    let current = existing.as_ref().and_then(|m| m.root.clone());
+    let others: BTreeSet<&str> = objects
+        .iter()
+        .filter_map(|(rel, _)| root_of(rel))
+        .filter(|r| Some(*r) != current.as_deref() && *r != root)
+        .collect();
+    if !others.is_empty() {
+        eprintln!(
+            "olap: {} holds objects of {} run(s) no manifest names ({}): interrupted, or still running elsewhere; `olap validate --data-dir {} --remove-leftovers` deletes them",
+            remote.url,
+            others.len(),
+            others.into_iter().collect::<Vec<_>>().join(", "),
+            remote.url
+        );
+    }
+    let manifest = produce(cfg, &remote.sink(&root))?;
+    let seconds = manifest.generation.seconds;
+    let publish = |m: &Manifest| -> Result<Manifest> {
+        // The run's own copy (a plain local-style manifest), then the
+        // prefix's manifest naming the root: the commit point.
+        remote.put(&format!("{root}{MANIFEST}"), m.to_json().into_bytes())?;
+        crate::fault::point("after-manifest");
+        let top = Manifest {
+            root: Some(root.clone()),
+            ..m.clone()
+        };
+        if !remote.put_new(MANIFEST, top.to_json().into_bytes())?
+            && remote.manifest()?.as_ref() != Some(&top)
+        {
+            remote.put(MANIFEST, top.to_json().into_bytes())?;
+        }
+        crate::fault::point("after-swap");
+        // The replaced run's objects go only after the commit.
+        if let Some(old) = current.as_deref().filter(|r| *r != root) {
+            let keys: Vec<String> = remote
+                .list(old.trim_end_matches('/'))?
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect();
+            remote.delete(&keys)?;
+        }
+        Ok(top)
+    };
+    let (complete, manifest) = if whole {
+        (true, publish(&manifest)?)
+    } else {
+        remote.put(&part_name, manifest.to_json().into_bytes())?;
+        let mut parts = Vec::new();
+        // A store lists by whole path segments: list the root, keep the
+        // part manifests.
+        let names = remote.list(root.trim_end_matches('/'))?;
+        for (rel, _) in names
+            .iter()
+            .filter(|(rel, _)| rel[root.len()..].starts_with("manifest.part-"))
+        {
+            if let Some(b) = remote.get(rel)?
+                && let Ok(m) = Manifest::parse(&String::from_utf8_lossy(&b), &remote.show(rel))
+                && m.slice.parts == cfg.slice.parts
+            {
+                parts.push(m);
+            }
+        }
+        if parts.len() as u32 == cfg.slice.parts {
+            (true, publish(&Manifest::merge(parts)?)?)
+        } else {
+            (false, manifest)
+        }
+    };
+    Ok(summary(
+        cfg,
+        remote.url.clone(),
+        complete,
+        seconds,
+        manifest,
+    ))
 }

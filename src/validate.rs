@@ -13,6 +13,7 @@ use crate::query::engine::{Engine, EngineConfig};
 use crate::query::invariants::INVARIANTS;
 use crate::storage::FileFormat;
 use crate::storage::checksum::{from_hex, to_hex};
+use crate::storage::layout::MANIFEST;
 use crate::storage::manifest::Manifest;
 use crate::storage::read::{file_checksum, file_hash};
 use crate::targets::Check;
@@ -221,4 +222,106 @@ fn finish(dir: &Path, checks: Vec<Check>) -> Validation {
         checks,
         violations,
     }
+}
+
+/// Validates a data set in object storage (`s3://bucket/prefix`): the
+/// manifest, every object's presence, size and xxh3 (streamed), nothing
+/// unlisted under its run root, and objects of other runs no manifest names
+/// (leftovers; deleted with `remove_leftovers`). Decoding and the SQL
+/// invariants need the files local: `olap validate` on a copy does those.
+pub fn validate_remote(url: &str, remove_leftovers: bool) -> Result<Validation> {
+    use crate::storage::remote::{Remote, root_of};
+    let remote = Remote::open(url)?;
+    let Some(m) = remote.manifest()? else {
+        let any = !remote.list("")?.is_empty();
+        crate::bail_user!(
+            "no data set at {} ({}): run `olap generate --output-dir {}` first",
+            remote.url,
+            if any {
+                "objects but no manifest.json: an interrupted or unfinished run"
+            } else {
+                "nothing there"
+            },
+            remote.url
+        );
+    };
+    let root = m.root.clone().unwrap_or_default();
+    let objects = remote.list("")?;
+    let mut checks = Vec::new();
+    let listed: std::collections::BTreeMap<String, &crate::storage::manifest::FileEntry> = m
+        .tables
+        .iter()
+        .flat_map(|t| &t.files)
+        .map(|f| (format!("{root}{}", f.path), f))
+        .collect();
+    let sizes: std::collections::BTreeMap<&str, u64> =
+        objects.iter().map(|(k, o)| (k.as_str(), o.size)).collect();
+    let mut missing = Vec::new();
+    let mut bad = Vec::new();
+    for (key, f) in &listed {
+        match sizes.get(key.as_str()) {
+            None => missing.push(format!("missing {key}")),
+            Some(&n) if n != f.bytes => {
+                bad.push(format!("{key}: {n} bytes, manifest says {}", f.bytes))
+            }
+            Some(_) => {
+                let (n, hash) = remote.hash(key)?;
+                if n != f.bytes || to_hex(hash) != f.xxh3 {
+                    bad.push(format!("{key}: content differs from the manifest (xxh3)"));
+                }
+            }
+        }
+    }
+    let problems = |v: Vec<String>, ok: String| {
+        let passed = v.is_empty();
+        (passed, if passed { ok } else { v.join("; ") })
+    };
+    let (p, d) = problems(missing, format!("{} objects", listed.len()));
+    checks.push(Check::new("objects: every listed object present", p, d));
+    let (p, d) = problems(bad, "all match the manifest".into());
+    checks.push(Check::new("objects: sizes and byte checksums", p, d));
+    let stray: Vec<String> = objects
+        .iter()
+        .map(|(k, _)| k)
+        .filter(|k| k.starts_with(&root) && !listed.contains_key(*k))
+        .filter(|k| {
+            let name = &k[root.len()..];
+            name != MANIFEST && !name.starts_with("manifest.part-")
+        })
+        .map(|k| format!("stray object {k}"))
+        .collect();
+    let (p, d) = problems(stray, "nothing unlisted under the run root".into());
+    checks.push(Check::new("objects: nothing unlisted", p, d));
+    let leftovers: Vec<String> = objects
+        .iter()
+        .map(|(k, _)| k.clone())
+        .filter(|k| root_of(k).is_some_and(|r| r != root))
+        .collect();
+    let runs: BTreeSet<&str> = leftovers.iter().filter_map(|k| root_of(k)).collect();
+    let detail = if leftovers.is_empty() {
+        "none".to_string()
+    } else if remove_leftovers {
+        remote.delete(&leftovers)?;
+        format!(
+            "removed {} objects of {} other run(s): {}",
+            leftovers.len(),
+            runs.len(),
+            runs.iter().copied().collect::<Vec<_>>().join(", ")
+        )
+    } else {
+        format!(
+            "{} objects of {} other run(s) no manifest names ({}): interrupted, or still running elsewhere; --remove-leftovers deletes them",
+            leftovers.len(),
+            runs.len(),
+            runs.iter().copied().collect::<Vec<_>>().join(", ")
+        )
+    };
+    checks.push(Check::new("leftovers of other runs", true, detail));
+    let violations = checks.iter().filter(|c| !c.passed).count();
+    Ok(Validation {
+        schema_version: SCHEMA_VERSION,
+        data_dir: remote.url.clone(),
+        checks,
+        violations,
+    })
 }

@@ -129,7 +129,9 @@ pub struct Args {
     /// year,quarter,month or none.
     #[arg(long, default_value = "year,quarter", value_parser = parse_partition_by)]
     pub partition_by: PartitionBy,
-    /// Directory of the data set (replaced atomically with --force).
+    /// Directory of the data set (replaced atomically with --force), or an
+    /// object-store URL, s3://bucket/prefix (credentials and endpoint from
+    /// the AWS_* environment variables).
     #[arg(long, default_value = "data")]
     pub output_dir: PathBuf,
     /// Worker threads (default: all cores).
@@ -191,8 +193,16 @@ impl Args {
             bail_user!("the span may be at most 100 years");
         }
         // Refused now rather than after writing a data set nothing can query.
-        let abs = std::path::absolute(&a.output_dir).unwrap_or(a.output_dir.clone());
-        crate::query::engine::check_queryable_path(&abs)?;
+        if crate::storage::remote::url_of(&a.output_dir).is_none() {
+            if a.output_dir.to_str().is_some_and(|s| s.contains("://")) {
+                bail_user!(
+                    "--output-dir {}: only s3:// URLs are supported for object storage",
+                    a.output_dir.display()
+                );
+            }
+            let abs = std::path::absolute(&a.output_dir).unwrap_or(a.output_dir.clone());
+            crate::query::engine::check_queryable_path(&abs)?;
+        }
         if a.part > a.parts {
             bail_user!(
                 "--part {} is outside 1..={} (--parts {})",

@@ -63,11 +63,13 @@ pub enum Command {
 
 impl Cli {
     /// The log filter the flags ask for: info by default (notes and progress).
+    /// The tracing filter: olap's own level; the object store's retries
+    /// show only from -vv (an error is reported once, in one line).
     pub fn log_level(&self) -> &'static str {
         match (self.quiet, self.verbose) {
-            (true, _) => "warn",
-            (false, 0) => "info",
-            (false, 1) => "debug",
+            (true, _) => "warn,object_store=error",
+            (false, 0) => "info,object_store=error",
+            (false, 1) => "debug,object_store=error,reqwest=info,hyper_util=info",
             _ => "trace",
         }
     }

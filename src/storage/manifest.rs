@@ -31,6 +31,11 @@ pub struct Manifest {
     pub merged_parts: bool,
     pub tables: Vec<TableEntry>,
     pub generation: GenerationStats,
+    /// Object storage only: the run directory under the data set's prefix
+    /// that holds the files (`v-…/` or `parts-…/`); file paths are relative
+    /// to it. A local data set has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +115,12 @@ impl Manifest {
     /// Loads the data set at `dir`, with a clear error when there is none.
     pub fn load(dir: &Path) -> Result<Manifest> {
         let path = dir.join(MANIFEST);
+        if let Some(url) = super::remote::url_of(dir) {
+            return Err(UserError::new(format!(
+                "{url} is in object storage: `olap validate --data-dir {url}` checks it and Spark (or any Hive-aware engine) reads it; to query it with olap, copy its run directory (the `root` in its manifest.json) to local disk"
+            ))
+            .into());
+        }
         if !dir.exists() {
             // A run that died between its two fallback renames moved the
             // data set aside: put it back (readers do this too).
@@ -145,17 +156,40 @@ impl Manifest {
         }
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
-        let m: Manifest = serde_json::from_str(&text).map_err(|e| {
-            UserError::new(format!("{} is not an olap manifest: {e}", path.display()))
-        })?;
+        let m = Manifest::parse(&text, &path.display().to_string())?;
+        if let Some(root) = &m.root {
+            bail!(UserError::new(format!(
+                "{} describes an object-storage data set whose files are under {root}: use --data-dir {}",
+                path.display(),
+                dir.join(root.trim_end_matches('/')).display()
+            )));
+        }
+        Ok(m)
+    }
+
+    /// Parses and checks a manifest's text; `name` says where it came from.
+    pub fn parse(text: &str, name: &str) -> Result<Manifest> {
+        let m: Manifest = serde_json::from_str(text)
+            .map_err(|e| UserError::new(format!("{name} is not an olap manifest: {e}")))?;
         if m.manifest_version != MANIFEST_VERSION {
             bail!(UserError::new(format!(
-                "{} has manifest version {} but this olap reads version {MANIFEST_VERSION}: regenerate it",
-                path.display(),
+                "{name} has manifest version {} but this olap reads version {MANIFEST_VERSION}: regenerate it",
                 m.manifest_version
             )));
         }
-        m.check_paths(&path)?;
+        m.check_paths(name)?;
+        if let Some(root) = &m.root {
+            let ok = root.ends_with('/')
+                && (root.starts_with("v-") || root.starts_with("parts-"))
+                && root[..root.len() - 1]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if !ok {
+                bail!(UserError::new(format!(
+                    "{name} names root {root:?}, which is not a run directory olap writes"
+                )));
+            }
+        }
         Ok(m)
     }
 
@@ -164,7 +198,7 @@ impl Manifest {
     /// absolute path or `..` would otherwise make queries read, and validate
     /// judge, files outside it. DuckDB reads `*`, `?` and `[` in file names
     /// as globs, so those are refused too.
-    fn check_paths(&self, path: &Path) -> Result<()> {
+    fn check_paths(&self, name: &str) -> Result<()> {
         for f in self.tables.iter().flat_map(|t| &t.files) {
             let p = Path::new(&f.path);
             let inside = !f.path.is_empty()
@@ -173,15 +207,13 @@ impl Manifest {
                 && p.starts_with(f.format.name());
             if !inside {
                 bail!(UserError::new(format!(
-                    "{} lists {:?}, which is not a file inside the data set: the manifest was edited or is not olap's",
-                    path.display(),
+                    "{name} lists {:?}, which is not a file inside the data set: the manifest was edited or is not olap's",
                     f.path
                 )));
             }
             if f.path.contains(['*', '?', '[', ']', '{', '}']) {
                 bail!(UserError::new(format!(
-                    "{} lists {:?}: glob characters in a file name would read other files",
-                    path.display(),
+                    "{name} lists {:?}: glob characters in a file name would read other files",
                     f.path
                 )));
             }

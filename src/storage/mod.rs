@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod parquet;
 pub mod publish;
 pub mod read;
+pub mod remote;
 pub mod verify;
 pub mod write;
 

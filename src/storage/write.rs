@@ -85,46 +85,97 @@ pub fn plan(source: &dyn BatchSource, storage: &StorageSpec, slice: Slice) -> Ve
     jobs
 }
 
-/// Counts bytes and hashes them on their way to the file.
-struct HashingWriter {
+/// Where a run's files go: a local directory or an object-store prefix.
+/// Both receive the same bytes in the same order.
+pub trait Sink: Sync {
+    /// Opens the file at `rel` (a manifest path) for writing.
+    fn create(&self, rel: &Path) -> Result<Box<dyn FileSink>>;
+    /// How the file at `rel` is named in messages.
+    fn display(&self, rel: &Path) -> String;
+}
+
+/// One file being written; `finish` makes it whole (flushed, and fsynced
+/// or uploaded), and a file dropped unfinished is not published.
+pub trait FileSink: Write + Send {
+    fn finish(self: Box<Self>) -> std::io::Result<()>;
+}
+
+/// Files under a local directory, fsynced on finish when `durable`.
+pub struct LocalDir<'a> {
+    pub dir: &'a Path,
+    pub durable: bool,
+}
+
+struct LocalFile {
     inner: BufWriter<File>,
-    hash: Xxh3,
-    bytes: u64,
-    path: PathBuf,
-    /// fsync on finish, so a published data set never has empty files
-    /// after a power cut.
     durable: bool,
 }
 
-impl HashingWriter {
-    fn create(path: &Path, durable: bool) -> Result<HashingWriter> {
+impl Write for LocalFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl FileSink for LocalFile {
+    fn finish(mut self: Box<Self>) -> std::io::Result<()> {
+        self.inner.flush()?;
+        if self.durable {
+            // So a published data set never has empty files after a power cut.
+            self.inner.get_ref().sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+impl Sink for LocalDir<'_> {
+    fn create(&self, rel: &Path) -> Result<Box<dyn FileSink>> {
         if super::publish::stopping() {
             anyhow::bail!("interrupted");
         }
+        let path = self.dir.join(rel);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        Ok(HashingWriter {
+        let f = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(Box::new(LocalFile {
             inner: BufWriter::with_capacity(1 << 20, f),
+            durable: self.durable,
+        }))
+    }
+    fn display(&self, rel: &Path) -> String {
+        self.dir.join(rel).display().to_string()
+    }
+}
+
+/// Counts bytes and hashes them on their way to the file.
+struct HashingWriter {
+    inner: Box<dyn FileSink>,
+    hash: Xxh3,
+    bytes: u64,
+    name: String,
+}
+
+impl HashingWriter {
+    fn create(sink: &dyn Sink, rel: &Path) -> Result<HashingWriter> {
+        Ok(HashingWriter {
+            inner: sink.create(rel)?,
             hash: Xxh3::new(),
             bytes: 0,
-            path: path.to_owned(),
-            durable,
+            name: sink.display(rel),
         })
     }
 
-    fn finish(mut self) -> Result<(u64, u64)> {
+    fn finish(self) -> Result<(u64, u64)> {
+        let (bytes, hash) = (self.bytes, self.hash.digest());
+        let name = self.name;
         self.inner
-            .flush()
-            .with_context(|| format!("writing {}", self.path.display()))?;
-        if self.durable {
-            self.inner
-                .get_ref()
-                .sync_all()
-                .with_context(|| format!("syncing {}", self.path.display()))?;
-        }
-        Ok((self.bytes, self.hash.digest()))
+            .finish()
+            .with_context(|| format!("writing {name}"))?;
+        Ok((bytes, hash))
     }
 }
 
@@ -172,6 +223,21 @@ pub fn write(
     storage: &StorageSpec,
     jobs: &[FileJob],
     dir: &Path,
+    opts: &WriteOptions,
+) -> Result<Vec<TableEntry>> {
+    let sink = LocalDir {
+        dir,
+        durable: opts.durable,
+    };
+    write_to(source, storage, jobs, &sink, opts)
+}
+
+/// Writes `jobs` into `sink` and returns the manifest's table entries.
+pub fn write_to(
+    source: &dyn BatchSource,
+    storage: &StorageSpec,
+    jobs: &[FileJob],
+    sink: &dyn Sink,
     opts: &WriteOptions,
 ) -> Result<Vec<TableEntry>> {
     let rg = storage.row_group_size.max(1);
@@ -291,10 +357,7 @@ pub fn write(
                 let task = &tasks[next];
                 let job = &jobs[task.job];
                 append(
-                    Dest {
-                        dir,
-                        durable: opts.durable,
-                    },
+                    sink,
                     job,
                     task,
                     enc,
@@ -313,15 +376,8 @@ pub fn write(
     result
 }
 
-/// Where files go, and whether they are fsynced on close.
-#[derive(Clone, Copy)]
-struct Dest<'a> {
-    dir: &'a Path,
-    durable: bool,
-}
-
 fn append(
-    Dest { dir, durable }: Dest,
+    sink: &dyn Sink,
     job: &FileJob,
     task: &Task,
     enc: Encoded,
@@ -337,19 +393,18 @@ fn append(
             checksum: 0,
         };
         for (format, rel) in &job.paths {
-            let path = dir.join(rel);
             match format {
                 FileFormat::Parquet => {
                     let w = parquet_tables[&job.table]
-                        .file_writer(HashingWriter::create(&path, durable)?)?;
+                        .file_writer(HashingWriter::create(sink, rel)?)?;
                     f.parquet = Some((rel.clone(), w));
                 }
                 FileFormat::Csv => {
-                    let mut w = HashingWriter::create(&path, durable)?;
+                    let mut w = HashingWriter::create(sink, rel)?;
                     let mut head = Vec::new();
                     csv::header(&job.table.schema(), &mut head);
                     w.write_all(&head)
-                        .with_context(|| format!("writing {}", path.display()))?;
+                        .with_context(|| format!("writing {}", sink.display(rel)))?;
                     f.csv = Some((rel.clone(), w));
                 }
             }
@@ -365,11 +420,11 @@ fn append(
             c.append_to_row_group(&mut rg)?;
         }
         rg.close()
-            .with_context(|| format!("writing {}", rel.display()))?;
+            .with_context(|| format!("writing {}", sink.display(rel)))?;
     }
     if let (Some((rel, w)), Some(text)) = (f.csv.as_mut(), enc.csv) {
         w.write_all(&text)
-            .with_context(|| format!("writing {}", dir.join(rel).display()))?;
+            .with_context(|| format!("writing {}", sink.display(rel)))?;
     }
     if task.last {
         let f = open.take().expect("file is open");
@@ -403,7 +458,7 @@ fn append(
         if let Some((rel, w)) = f.parquet {
             let inner = w
                 .into_inner()
-                .with_context(|| format!("finishing {}", rel.display()))?;
+                .with_context(|| format!("finishing {}", sink.display(&rel)))?;
             record(FileFormat::Parquet, rel, inner.finish()?);
         }
         if let Some((rel, w)) = f.csv {

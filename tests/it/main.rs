@@ -10,4 +10,5 @@ mod fuzz;
 mod generate;
 mod properties;
 mod reliability;
+mod remote;
 mod report;
