@@ -14,6 +14,7 @@ pub mod cli;
 pub mod datagen;
 pub mod demo;
 pub mod error;
+pub mod export;
 pub mod fault;
 pub mod model;
 pub mod pipeline;

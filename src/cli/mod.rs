@@ -6,6 +6,7 @@
 pub mod analyze;
 pub mod benchmark;
 pub mod demo;
+pub mod export;
 pub mod generate;
 pub mod validate;
 
@@ -59,12 +60,14 @@ pub enum Command {
     Demo(demo::Args),
     /// Re-read a data set: files, checksums, schemas and every invariant.
     Validate(validate::Args),
+    /// Print SQL for another engine (Spark): tables over the data set and the catalog.
+    Export(export::Args),
 }
 
 impl Cli {
-    /// The log filter the flags ask for: info by default (notes and progress).
-    /// The tracing filter: olap's own level; the object store's retries
-    /// show only from -vv (an error is reported once, in one line).
+    /// The log filter the flags ask for: info by default (notes and
+    /// progress); the object store's retries show only from -vv (an error
+    /// is reported once, in one line).
     pub fn log_level(&self) -> &'static str {
         match (self.quiet, self.verbose) {
             (true, _) => "warn,object_store=error",
@@ -82,6 +85,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Benchmark(a) => benchmark::run(*a),
         Command::Demo(a) => demo::run(a),
         Command::Validate(a) => validate::run(a),
+        Command::Export(a) => export::run(a),
     }
 }
 

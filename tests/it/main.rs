@@ -5,6 +5,7 @@ mod benchmark;
 mod card;
 mod common;
 mod concurrency;
+mod export;
 mod faults;
 mod fuzz;
 mod generate;
