@@ -160,7 +160,17 @@ pub fn reader(dir: &Path) -> Result<Snapshot> {
     {
         return Ok(Snapshot(Some(h)));
     }
-    let (Some(intent), Some(read)) = (open_any(&intent_path), open_any(&read_path)) else {
+    // No data set here (yet): take the locks if a writer made them (it may
+    // be between its two fallback renames), but leave no lock files behind
+    // for a mistyped --data-dir.
+    let open = |p: &Path| {
+        if dir.exists() {
+            open_any(p)
+        } else {
+            File::open(p).ok()
+        }
+    };
+    let (Some(intent), Some(read)) = (open(&intent_path), open(&read_path)) else {
         tracing::debug!(
             "no lock files next to {} (read-only, never written here)",
             dir.display()
@@ -289,6 +299,10 @@ mod tests {
     fn readers_block_the_commit_and_runs_are_alive_while_locked() {
         let t = tempfile::tempdir().unwrap();
         let d = t.path().join("data");
+        // A mistyped --data-dir leaves no lock files behind.
+        assert!(reader(&d).unwrap().0.is_none());
+        assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 0);
+        std::fs::create_dir(&d).unwrap();
         let snap = reader(&d).unwrap();
         assert!(snap.0.is_some());
         let read = File::open(lock_path(&d, "read").unwrap()).unwrap();
