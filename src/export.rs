@@ -35,18 +35,12 @@ impl Dialect {
 /// Marks each query in the script: `-- query: <id> | <variant>`.
 pub const QUERY_MARK: &str = "-- query: ";
 
-/// Spark's name for a column type of our schemas.
+/// Spark's name for a column type of our schemas: DuckDB's, two renamed.
 fn spark_type(dt: &DataType) -> String {
-    match dt {
-        DataType::Boolean => "BOOLEAN".into(),
-        DataType::Int16 => "SMALLINT".into(),
-        DataType::Int32 => "INT".into(),
-        DataType::Int64 => "BIGINT".into(),
-        DataType::Float64 => "DOUBLE".into(),
-        DataType::Date32 => "DATE".into(),
-        DataType::Decimal128(p, s) => format!("DECIMAL({p},{s})"),
-        DataType::Utf8 => "STRING".into(),
-        other => unreachable!("no Spark type for {other}: not used by our schemas"),
+    match crate::model::sql_type(dt).as_str() {
+        "INTEGER" => "INT".into(),
+        "VARCHAR" => "STRING".into(),
+        other => other.into(),
     }
 }
 
