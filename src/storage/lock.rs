@@ -172,7 +172,7 @@ pub fn reader(dir: &Path) -> Result<Snapshot> {
     };
     let (Some(intent), Some(read)) = (open(&intent_path), open(&read_path)) else {
         tracing::debug!(
-            "no lock files next to {} (read-only, never written here)",
+            "no lock files next to {} (no data set there, or a read-only mount no writer used): reading without a lock",
             dir.display()
         );
         return Ok(Snapshot(None));
