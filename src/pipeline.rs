@@ -280,25 +280,10 @@ fn generate_remote(cfg: &GenerateConfig, url: &str) -> Result<Summary> {
         );
     }
     // Settings alone name a sharded run's root, so every part finds it.
-    let probe = Manifest {
-        manifest_version: MANIFEST_VERSION,
-        generator: Generator::current(),
-        created_at: String::new(),
-        spec: cfg.spec.clone(),
-        storage: cfg.storage.clone(),
-        slice: cfg.slice,
-        merged_parts: false,
-        tables: Vec::new(),
-        generation: GenerationStats {
-            seconds: 0.0,
-            threads: 0,
-        },
-        root: None,
-    };
     let root = if whole {
         fresh_root()
     } else {
-        parts_root(&probe)
+        parts_root(&cfg.spec, &cfg.storage, cfg.slice.parts)
     };
     let part_name = format!("{root}{}", part_manifest_name(cfg.slice));
     if !whole && !cfg.force && objects.iter().any(|(rel, _)| *rel == part_name) {

@@ -275,8 +275,9 @@ impl Staging {
             .with_context(|| format!("creating {}", parent.display()))
             .map_err(|e| UserError::new(format!("{e:#}")))?;
         // Refuse a foreign target before taking any lock next to it.
-        if let DirState::Foreign(_) = dir_state(output)? {
-            check_target(output, &dir_state(output)?, slice, opts.force)?;
+        let state = dir_state(output)?;
+        if let DirState::Foreign(_) = state {
+            check_target(output, &state, slice, opts.force)?;
         }
         let writer =
             lock::writer(output, slice.is_whole(), opts.wait).map_err(|e| -> anyhow::Error {

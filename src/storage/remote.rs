@@ -42,10 +42,12 @@ use object_store::{
 };
 use xxhash_rust::xxh3::Xxh3;
 
+use super::StorageSpec;
 use super::layout::MANIFEST;
 use super::manifest::Manifest;
 use super::write::{FileSink, Sink};
 use crate::error::UserError;
+use crate::model::GenSpec;
 
 /// The URL scheme olap writes to.
 pub const SCHEME: &str = "s3://";
@@ -377,11 +379,10 @@ pub fn fresh_root() -> String {
 
 /// The shared root of a sharded run: the same for every part generated with
 /// the same settings, so parts on different machines meet there.
-pub fn parts_root(m: &Manifest) -> String {
-    let settings = serde_json::to_string(&(&m.spec, &m.storage)).expect("serialises");
+pub fn parts_root(spec: &GenSpec, storage: &StorageSpec, parts: u32) -> String {
+    let settings = serde_json::to_string(&(spec, storage)).expect("serialises");
     format!(
-        "parts-{}-{:08x}/",
-        m.slice.parts,
+        "parts-{parts}-{:08x}/",
         xxhash_rust::xxh3::xxh3_64(settings.as_bytes()) as u32
     )
 }
