@@ -163,7 +163,9 @@ fn operand_start(s: &str) -> usize {
     i
 }
 
-fn quote(s: &str) -> String {
+/// `s` as a Spark SQL string literal (backslash escapes; DuckDB's
+/// literals double the quote instead: `query::engine::quote`).
+fn spark_quote(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
@@ -225,7 +227,7 @@ pub fn script(manifest: &Manifest, base: &str, dialect: Dialect, suite: Suite) -
                     } else {
                         String::new()
                     },
-                    quote(&location)
+                    spark_quote(&location)
                 );
                 if t.is_fact() {
                     if !keys.is_empty() {
@@ -269,7 +271,7 @@ pub fn script(manifest: &Manifest, base: &str, dialect: Dialect, suite: Suite) -
                     "CREATE OR REPLACE VIEW {} AS SELECT {} FROM read_parquet({}{});\n",
                     t.name(),
                     select.join(", "),
-                    quote(&format!("{location}{glob}")),
+                    crate::query::engine::quote(&format!("{location}{glob}")),
                     if t.is_fact() && !keys.is_empty() {
                         ", hive_partitioning = true"
                     } else {
@@ -340,6 +342,7 @@ mod tests {
             "date_format(date, 'yyyy-MM')"
         );
         assert_eq!(to_spark("dayofweek(date)"), "(dayofweek(date) - 1)");
+        assert_eq!(spark_quote("/d/it's"), r"'/d/it\'s'");
         assert_eq!(
             to_spark("isodow(d) = 7 AND my_dayofweek(d)"),
             "((dayofweek(d) + 5) % 7 + 1) = 7 AND my_dayofweek(d)"

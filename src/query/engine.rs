@@ -72,7 +72,8 @@ fn spill_dir() -> Option<(PathBuf, u64)> {
     Some((dir, (free / 2).min(MAX_SPILL_BYTES)))
 }
 
-fn quote(s: &str) -> String {
+/// `s` as a DuckDB string literal.
+pub fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 

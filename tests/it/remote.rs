@@ -100,6 +100,19 @@ impl Server {
         c
     }
 
+    /// The binary as a plain process (to run several at once, or to kill
+    /// one), with the same environment as [`Server::olap`].
+    fn spawnable(&self) -> StdCommand {
+        let mut c = StdCommand::new(assert_cmd::cargo::cargo_bin("olap"));
+        for (k, v) in self.olap().get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        c
+    }
+
     /// The directory holding `prefix`'s objects on the server's disk.
     fn dir(&self, prefix: &str) -> PathBuf {
         self.root.path().join(BUCKET).join(prefix)
@@ -265,14 +278,8 @@ fn parts_uploaded_at_once_make_one_data_set_when_the_last_lands() {
     let local = generate(&t.path().join("d"), 60_000, &[]);
     let children: Vec<_> = (1..=3)
         .map(|k| {
-            let mut c = StdCommand::new(assert_cmd::cargo::cargo_bin("olap"));
-            for (k, v) in s.olap().get_envs() {
-                match v {
-                    Some(v) => c.env(k, v),
-                    None => c.env_remove(k),
-                };
-            }
-            c.args(["generate", "--rows", "60000", "--parts", "3", "--part"])
+            s.spawnable()
+                .args(["generate", "--rows", "60000", "--parts", "3", "--part"])
                 .arg(k.to_string())
                 .args(["-q", "--output-dir"])
                 .arg(s.url("sharded"))
@@ -306,14 +313,8 @@ fn parts_uploaded_at_once_make_one_data_set_when_the_last_lands() {
 #[test]
 fn a_run_killed_mid_upload_is_never_a_data_set_and_its_leftovers_are_removable() {
     let Some(s) = Server::start() else { return };
-    let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin("olap"));
-    for (k, v) in s.olap().get_envs() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
-    let mut child = cmd
+    let mut child = s
+        .spawnable()
         .args([
             "generate",
             "--rows",
