@@ -153,7 +153,12 @@ impl Remote {
             url: url.trim_end_matches('/').to_string(),
             prefix,
         };
-        remote.list("")?;
+        // One listing page, not the whole prefix: callers list it anyway.
+        let key = remote.key("");
+        remote
+            .rt
+            .block_on(remote.store.list_with_delimiter(Some(&key)))
+            .map_err(|e| fail(e, "listing", &remote.url))?;
         Ok(remote)
     }
 
