@@ -96,6 +96,7 @@ fn queries(c: &mut Criterion) {
             threads,
             memory_limit: None,
             load_into: None,
+            fact_view: Default::default(),
         })
         .expect("engine")
     };
@@ -200,6 +201,7 @@ fn overhead() {
         threads,
         memory_limit: None,
         load_into: None,
+        fact_view: Default::default(),
     });
     let log_dir = tempfile::tempdir().expect("tempdir");
     let log = QueryLog::open(&log_dir.path().join("queries.log.jsonl")).expect("log");

@@ -109,6 +109,7 @@ pub fn tour(cfg: &DemoConfig, print: &mut dyn FnMut(&str)) -> Result<PathBuf> {
         threads,
         memory_limit: None,
         load_into: None,
+        fact_view: Default::default(),
     });
     let log = QueryLog::for_data_set(dir)?;
     let duckdb_version = engines.get(FileFormat::Parquet)?.duckdb_version()?;

@@ -192,6 +192,7 @@ pub fn validate(dir: &Path, quick: bool, threads: usize) -> Result<Validation> {
         threads,
         memory_limit: None,
         load_into: None,
+        fact_view: Default::default(),
     })?;
     for (name, sql) in INVARIANTS {
         let n: i64 =

@@ -5,7 +5,7 @@ use anyhow::Result;
 use super::result::{QueryResult, Sla};
 use super::stats::Stats;
 use crate::query::catalog::{Params, QuerySpec, render};
-use crate::query::execute::execute;
+use crate::query::execute::execute_on;
 use crate::query::log::{LogEntry, QueryLog, now};
 use crate::query::run::Engines;
 use crate::storage::FileFormat;
@@ -67,7 +67,7 @@ pub fn time_variant(
     let mut samples = Vec::with_capacity(n);
     let mut result_rows = 0;
     for i in 0..warm + n {
-        let e = execute(engine.connection(), &sql)?;
+        let e = execute_on(engine, &sql)?;
         if i >= warm {
             samples.push(e.latency_ms);
             result_rows = e.rows();

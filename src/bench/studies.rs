@@ -11,7 +11,7 @@ use super::stats::Stats;
 use crate::pipeline::{GenerateConfig, generate};
 use crate::query::catalog::{self, CATALOG, Params, QuerySpec, find, render};
 use crate::query::engine::{Engine, EngineConfig};
-use crate::query::execute::{concurrent, execute};
+use crate::query::execute::{concurrent, execute_on};
 use crate::query::profile::profile;
 use crate::query::run::{Engines, shape};
 use crate::storage::manifest::Manifest;
@@ -74,6 +74,7 @@ pub fn sizes(m: &Manifest) -> (Vec<TableSize>, f64) {
 
 /// Bytes read by one profiled execution of `sql` on `engine`.
 pub fn bytes_read(engine: &Engine, sql: &str) -> Result<Option<u64>> {
+    engine.prepare(sql)?;
     Ok(profile(
         engine.connection(),
         sql,
@@ -432,10 +433,11 @@ pub fn time_on(
         threads,
         memory_limit: None,
         load_into: None,
+        fact_view: Default::default(),
     })?;
     let mut samples = Vec::new();
     for i in 0..warmup + rounds {
-        let ms = execute(e.connection(), sql)?.latency_ms;
+        let ms = execute_on(&e, sql)?.latency_ms;
         if i >= warmup {
             samples.push(ms);
         }
@@ -515,9 +517,9 @@ pub fn concurrency_case(
 ) -> Result<ConcurrencyCase> {
     let spec = find(id).context("query in the catalog")?;
     let sql = render(spec, vi, params);
-    execute(engine.connection(), &sql)?;
+    execute_on(engine, &sql)?;
     let single: Vec<f64> = (0..rounds)
-        .map(|_| execute(engine.connection(), &sql).map(|e| e.latency_ms))
+        .map(|_| execute_on(engine, &sql).map(|e| e.latency_ms))
         .collect::<Result<_>>()?;
     let mut all = Vec::new();
     let mut wall = 0.0;

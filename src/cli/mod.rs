@@ -16,7 +16,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 
 use crate::query::catalog::{QuerySpec, Suite, lookup};
-use crate::query::engine::EngineConfig;
+use crate::query::engine::{EngineConfig, FactViewMode};
 use crate::report::OutputFormat;
 use crate::storage::{Codec, FileFormat};
 use crate::util::{cap_threads, default_threads};
@@ -144,6 +144,11 @@ pub struct EngineArgs {
     /// (for comparison with querying the files directly).
     #[arg(long)]
     pub load: Option<PathBuf>,
+    /// How the fact table reads a partitioned data set: one scan per
+    /// partition (right estimates under partition filters), one scan of all
+    /// files (cheaper without them), or chosen per query from its plan.
+    #[arg(long, value_parser = fact_view(), default_value = "auto")]
+    pub fact_view: FactViewMode,
 }
 
 impl EngineArgs {
@@ -154,8 +159,15 @@ impl EngineArgs {
             threads: self.threads.map_or_else(default_threads, cap_threads),
             memory_limit: self.memory_limit.clone(),
             load_into: self.load.clone(),
+            fact_view: self.fact_view,
         }
     }
+}
+
+/// `--fact-view auto|partitions|files`.
+pub fn fact_view() -> impl TypedValueParser<Value = FactViewMode> {
+    PossibleValuesParser::new(FactViewMode::NAMES)
+        .map(|s| FactViewMode::parse(&s).expect("a listed name"))
 }
 
 /// `--suite catalog|adhoc|all`.

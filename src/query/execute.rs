@@ -8,7 +8,7 @@ use anyhow::Result;
 use arrow::array::RecordBatch;
 use duckdb::Connection;
 
-use super::engine::{Engine, query};
+use super::engine::{Engine, FactView, query};
 
 /// One execution's result and wall latency (including fetching the result).
 pub struct Execution {
@@ -20,6 +20,18 @@ impl Execution {
     pub fn rows(&self) -> u64 {
         self.batches.iter().map(|b| b.num_rows() as u64).sum()
     }
+}
+
+/// Runs `sql` on the engine's connection over the fact view its plan calls
+/// for (see [`Engine::prepare`]); the latency includes that choice.
+pub fn execute_on(engine: &Engine, sql: &str) -> Result<Execution> {
+    let t = Instant::now();
+    engine.prepare(sql)?;
+    let batches = query(engine.connection(), sql)?;
+    Ok(Execution {
+        latency_ms: t.elapsed().as_secs_f64() * 1e3,
+        batches,
+    })
 }
 
 pub fn execute(conn: &Connection, sql: &str) -> Result<Execution> {
@@ -36,7 +48,11 @@ pub fn execute(conn: &Connection, sql: &str) -> Result<Execution> {
 /// time of the whole batch.
 pub fn concurrent(engine: &Engine, sql: &str, n: usize) -> Result<(Vec<f64>, f64)> {
     let conns: Vec<Connection> = (0..n)
-        .map(|_| engine.clone_connection())
+        .map(|_| {
+            let c = engine.clone_connection()?;
+            engine.prepare_on(&c, sql, &mut FactView::Partitions)?;
+            Ok(c)
+        })
         .collect::<Result<_>>()?;
     let barrier = Barrier::new(n + 1);
     let (latencies, wall) = std::thread::scope(|s| -> Result<(Vec<f64>, f64)> {

@@ -10,7 +10,7 @@ use chrono::Datelike;
 use serde::Serialize;
 
 use super::catalog::{Expectation, Params, QuerySpec, render};
-use super::engine::{Engine, EngineConfig};
+use super::engine::{Engine, EngineConfig, FactView, FactViewChoice};
 use super::execute::{Execution, execute};
 use super::log::{LogEntry, QueryLog, now};
 use super::profile::{DataSetShape, Profile, execute_profiled};
@@ -121,6 +121,13 @@ pub struct VariantRun {
     pub profile: Option<Profile>,
     /// DuckDB's plan (EXPLAIN), when not executed.
     pub plan: Option<String>,
+    /// How the fact view read the data set for this SQL (chosen from its
+    /// plan: see `Engine::prepare`); absent for loaded tables or
+    /// unpartitioned data sets, which have one way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fact_view: Option<FactView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fact_view_chosen_by: Option<FactViewChoice>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -213,7 +220,15 @@ fn run_variant(
         result: ResultSet::default(),
         profile: None,
         plan: None,
+        fact_view: None,
+        fact_view_chosen_by: engine.fact_view_choice(),
     };
+    // The fact view is chosen from the plan once per SQL text; the time it
+    // takes belongs to the execution.
+    let started = std::time::Instant::now();
+    let view = engine.prepare(&sql)?;
+    let prepare_ms = started.elapsed().as_secs_f64() * 1e3;
+    run.fact_view = run.fact_view_chosen_by.map(|_| view);
     if !opts.execute {
         let b = engine.query(&format!("EXPLAIN {sql}"))?;
         let plan = ResultSet::from_batches(&b, usize::MAX);
@@ -240,7 +255,7 @@ fn run_variant(
         })
         .map(|s| {
             run.complete = s.complete;
-            run.first_rows_ms = s.first_rows_ms;
+            run.first_rows_ms = s.first_rows_ms.map(|ms| ms + prepare_ms);
             let e = Execution {
                 latency_ms: s.total_ms,
                 batches: kept,
@@ -268,7 +283,10 @@ fn run_variant(
             error: err,
         };
     let (exec, profile) = match exec {
-        Ok(e) => e,
+        Ok((mut e, p)) => {
+            e.latency_ms += prepare_ms;
+            (e, p)
+        }
         Err(e) => {
             if let Some(log) = log {
                 log.append(&entry("error", Some(format!("{e:#}")), 0.0, 0, None))?;

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::{OutputFormat, grid, json, plural, right};
 use crate::query::analyze::Report;
 use crate::query::catalog::{self, ADHOC_SUITE, CATALOG, Expectation, Params, Suite};
+use crate::query::engine::FactViewChoice;
 use crate::query::profile::{Operator, Profile};
 use crate::query::run::{QueryRun, VariantRun};
 use crate::util::{human_bytes, human_count, human_secs};
@@ -555,6 +556,9 @@ pub fn table(r: &Report, max_rows: usize) -> String {
                 if let Some(line) = p.pruning_line() {
                     s.push_str(&format!("partitions: {line}\n"));
                 }
+                if let Some(line) = fact_view_line(run) {
+                    s.push_str(&format!("fact view: {line}\n"));
+                }
                 for (name, ms, rows) in &p.window_operators {
                     s.push_str(&format!(
                         "★ window operator {name}: {ms:.1} ms, {} rows\n",
@@ -577,6 +581,16 @@ pub fn table(r: &Report, max_rows: usize) -> String {
         }
     }
     s
+}
+
+/// How the fact view read the files, and why (see `Engine::prepare`).
+fn fact_view_line(run: &VariantRun) -> Option<String> {
+    let view = run.fact_view?;
+    let why = match run.fact_view_chosen_by? {
+        FactViewChoice::Plan => view.reason(),
+        FactViewChoice::Flag => "set by --fact-view",
+    };
+    Some(format!("{} ({why})", view.describe()))
 }
 
 /// The Markdown report (also used by `olap demo`).
@@ -602,6 +616,9 @@ pub fn markdown(r: &Report) -> String {
                 s.push_str(&format!("\n```text\n{}", plan_tree(p)));
                 if let Some(line) = p.pruning_line() {
                     s.push_str(&format!("partitions: {line}\n"));
+                }
+                if let Some(line) = fact_view_line(run) {
+                    s.push_str(&format!("fact view: {line}\n"));
                 }
                 s.push_str("```\n");
             } else if let Some(plan) = &run.plan {

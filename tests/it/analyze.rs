@@ -253,13 +253,35 @@ fn partition_pruning_variants_agree_and_prune() {
     assert_eq!(runs[1]["variant"], "year filter");
     assert_eq!(runs[1]["profile"]["partitions_scanned"], 4);
     assert_eq!(runs[3]["profile"]["partitions_scanned"], 12);
-    // The date filter is pruned by statistics: each partition is its own
-    // scan, so the partitions whose min/max dates cannot match are dropped.
-    assert_eq!(runs[2]["profile"]["partitions_scanned"], 1);
+    // The catalog aggregates before it joins, so every variant reads the
+    // fact table as one scan of all files; the date filter is pruned by
+    // row-group statistics (footers of every file read, rows of one).
+    assert!(runs.iter().all(|r| r["fact_view"] == "files"), "{runs:?}");
+    assert_eq!(runs[2]["profile"]["partitions_scanned"], 12);
     assert_eq!(
         runs[2]["profile"]["rows_scanned"], runs[0]["profile"]["rows_scanned"],
         "the date filter reads no more than the partition filter"
     );
+    // One scan per partition: the partitions whose min/max dates cannot
+    // match are dropped from the plan, and the answer is the same.
+    let union = analyze(&[
+        "partition_pruning",
+        "--param",
+        "year=2022",
+        "--param",
+        "quarter=3",
+        "--profile",
+        "--fact-view",
+        "partitions",
+    ]);
+    let uruns = union["queries"][0]["runs"].as_array().unwrap();
+    assert_eq!(uruns[2]["fact_view"], "partitions");
+    assert_eq!(uruns[2]["profile"]["partitions_scanned"], 1);
+    assert_eq!(uruns[0]["profile"]["partitions_scanned"], 1);
+    assert_eq!(uruns[1]["profile"]["partitions_scanned"], 4);
+    for i in 0..4 {
+        assert_eq!(rows(&union, i), rows(&v, i), "variant {i}");
+    }
     let checks = v["queries"][0]["checks"].as_array().unwrap();
     assert_eq!(checks.len(), 3, "{checks:?}");
     assert!(checks.iter().all(|c| c["passed"] == true), "{checks:?}");
@@ -679,5 +701,62 @@ fn adhoc_results_stream_and_the_display_stops_at_its_rows() {
         "csv of the whole catalog",
         2,
         "one query id",
+    );
+}
+
+/// The ad-hoc suite under each fact view: the same answers; under `auto`
+/// the view follows the plan (join first → one scan per partition,
+/// aggregate first → one scan of all files); partition filters are
+/// reported as pruning whichever view reads them.
+#[test]
+fn adhoc_answers_agree_across_fact_views_and_pruning_is_read_from_the_plan() {
+    let by_id = |v: &Value| -> BTreeMap<String, Value> {
+        v["queries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| (q["id"].as_str().unwrap().to_string(), q["runs"][0].clone()))
+            .collect()
+    };
+    let auto = by_id(&analyze(&["--suite", "adhoc", "--profile"]));
+    assert_eq!(auto.len(), 12);
+    let fact_view = |id: &str| auto[id]["fact_view"].as_str().unwrap().to_string();
+    assert_eq!(fact_view("adhoc_category_quarter"), "partitions");
+    assert_eq!(fact_view("adhoc_region_year"), "partitions");
+    assert_eq!(fact_view("adhoc_monthly_moving_average"), "files");
+    for mode in ["partitions", "files"] {
+        let forced = by_id(&analyze(&[
+            "--suite",
+            "adhoc",
+            "--profile",
+            "--fact-view",
+            mode,
+        ]));
+        for (id, run) in &forced {
+            assert_eq!(run["fact_view"], mode, "{id}");
+            assert_eq!(
+                result_text(run),
+                result_text(&auto[id]),
+                "{id} under {mode}"
+            );
+        }
+        for (id, scanned) in [("adhoc_category_quarter", 4), ("adhoc_region_q4", 1)] {
+            let p = &forced[id]["profile"];
+            assert_eq!(p["partitions_scanned"], scanned, "{id} under {mode}: {p}");
+            assert_eq!(p["partitions_total"], 12);
+        }
+    }
+    // The text report says which view read the fact table, and why.
+    let o = olap()
+        .args(["analyze", "--data-dir"])
+        .arg(fixture())
+        .args(["adhoc_region_q4", "--profile"])
+        .output()
+        .unwrap();
+    let text = stdout(&o);
+    assert!(
+        text.contains("partitions: scanned 1 of 12 partitions")
+            && text.contains("fact view: one scan per partition (the fact table is joined before it is aggregated)"),
+        "{text}"
     );
 }

@@ -177,6 +177,7 @@ proptest! {
             threads: 1,
             memory_limit: None,
             load_into: None,
+            fact_view: Default::default(),
         });
     }
 }

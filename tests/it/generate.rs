@@ -18,6 +18,7 @@ fn engine(dir: &std::path::Path, storage: FileFormat) -> Engine {
         threads: 2,
         memory_limit: None,
         load_into: None,
+        fact_view: Default::default(),
     })
     .unwrap()
 }
