@@ -5,7 +5,7 @@ same Parquet files and thread count; check every answer against olap's and
 time each engine against olap's own in-process rounds.
 
     pip install duckdb datafusion polars chdb pyarrow
-    python3 scripts/peers.py --data-dir data --threads 2 --rounds 10
+    python3 scripts/peers.py --data-dir data --threads 2 --rounds 10 [--passes 3]
     python3 scripts/peers.py --data-dir data --rounds 1 --check   # answers only (CI)
 
 Every engine runs the SQL olap lists (`olap analyze --list --format json`),
@@ -15,7 +15,7 @@ An engine whose answer differs from olap's gets no time, and the difference
 is printed. olap's times are `olap benchmark --suite all` medians (the same
 rounds, in process, warm); the peers' are medians of `--rounds` warm runs.
 """
-import argparse, json, os, statistics, subprocess, sys, time
+import argparse, collections, json, os, statistics, subprocess, sys, time
 from decimal import Decimal
 
 ap = argparse.ArgumentParser()
@@ -25,6 +25,9 @@ ap.add_argument("--rounds", type=int, default=10)
 ap.add_argument("--olap", default=os.path.join(os.path.dirname(__file__), "..", "target", "release", "olap"))
 ap.add_argument("--engines", default="duckdb,datafusion,polars,chdb")
 ap.add_argument("--suite", default="all", choices=["catalog", "adhoc", "all"])
+ap.add_argument("--passes", type=int, default=1,
+                help="alternate olap and the peers this many times; each figure is the median of the passes "
+                     "(a machine whose speed drifts then hits every engine alike)")
 ap.add_argument("--check", action="store_true", help="compare answers only; exit 1 on any difference")
 ap.add_argument("--json", help="write results here")
 args = ap.parse_args()
@@ -65,13 +68,14 @@ for q in report["queries"]:
     for r in q["runs"]:
         if r["storage"] == "parquet":
             answers[(q["id"], r["variant"])] = r["rows"]
-olap_ms = {}
-if not args.check:
+
+
+def olap_bench():
+    """olap's in-process p50s for every question, one `olap benchmark` run."""
     bench = olap_json("benchmark", "--suite", args.suite, "--rounds", str(args.rounds), "--format", "json",
                       "--store", os.path.join(os.path.dirname(os.path.abspath(args.data_dir)), "peers-store"))
-    for q in bench["result"]["queries"]:
-        if q["storage"] == "parquet":
-            olap_ms[(q["id"], q["variant"])] = float(q["stats"]["p50"])
+    return {(q["id"], q["variant"]): float(q["stats"]["p50"])
+            for q in bench["result"]["queries"] if q["storage"] == "parquet"}
 
 
 def same(got, want):
@@ -236,24 +240,42 @@ if "polars" in engines:
 
 # --- run -----------------------------------------------------------------------
 results, failures = [], 0
+times = collections.defaultdict(list)   # (id, variant, engine) -> one median per pass
+notes = {}
+for p in range(1 if args.check else max(args.passes, 1)):
+    if not args.check:
+        for k, ms in olap_bench().items():
+            times[(*k, "olap")].append(ms)
+    for q in listing:
+        for vi, (variant, sql) in enumerate(zip(q["variants"], q["sql"])):
+            if "parquet" not in q["storages"] or (q["id"], variant) not in answers:
+                continue
+            for name, (_, make) in runners.items():
+                if (q["id"], variant, name) in notes:
+                    continue
+                try:
+                    ms, res = timed(make(q, vi, sql), 0 if args.check else args.rounds)
+                    diff = same(rows_of(res), answers[(q["id"], variant)])
+                    if diff:
+                        notes[(q["id"], variant, name)] = "different answer: " + diff[:160]
+                    else:
+                        times[(q["id"], variant, name)].append(ms)
+                except Exception as e:  # an unsupported construct is reported, not hidden
+                    notes[(q["id"], variant, name)] = "error: " + str(e).splitlines()[0][:160]
 for q in listing:
-    for vi, (variant, sql) in enumerate(zip(q["variants"], q["sql"])):
+    for variant in q["variants"]:
         if "parquet" not in q["storages"]:
             continue
-        want = answers.get((q["id"], variant))
-        if want is None:
+        if (q["id"], variant) not in answers:
             print(f"skipped {q['id']} [{variant}]: olap has no answer on this data set (it needs CSV)")
             continue
-        row = {"id": q["id"], "suite": q["suite"], "variant": variant, "olap_ms": olap_ms.get((q["id"], variant))}
-        for name, (_, make) in runners.items():
-            try:
-                ms, res = timed(make(q, vi, sql), 0 if args.check else args.rounds)
-                diff = same(rows_of(res), want)
-                row[f"{name}_ms"] = None if diff else round(ms, 1)
-                if diff:
-                    row[f"{name}_note"] = "different answer: " + diff[:160]
-            except Exception as e:  # an unsupported construct is reported, not hidden
-                row[f"{name}_ms"], row[f"{name}_note"] = None, "error: " + str(e).splitlines()[0][:160]
+        med = lambda e: round(statistics.median(times[(q["id"], variant, e)]), 1) if times[(q["id"], variant, e)] else None
+        row = {"id": q["id"], "suite": q["suite"], "variant": variant, "olap_ms": med("olap")}
+        for name in runners:
+            key = (q["id"], variant, name)
+            row[f"{name}_ms"] = None if key in notes else med(name)
+            if key in notes:
+                row[f"{name}_note"] = notes[key]
         results.append(row)
         print(json.dumps(row, default=str), flush=True)
 
@@ -275,7 +297,7 @@ for r in results:
             print(f"    {n}: {note}")
 
 if args.json:
-    json.dump({"threads": args.threads, "rounds": args.rounds, "fact_rows": manifest["spec"]["rows"],
+    json.dump({"threads": args.threads, "rounds": args.rounds, "passes": args.passes, "fact_rows": manifest["spec"]["rows"],
                "versions": {n: v for n, (v, _) in runners.items()}, "results": results},
               open(args.json, "w"), indent=2, default=str)
 if args.check:
