@@ -3,9 +3,10 @@
 //! Tables are registered as views over the exact files the manifest lists
 //! (never a glob: a stray file is not silently read, a missing one is an
 //! error). The fact view exposes the partition columns as INTEGERs (one
-//! scan per partition, its keys as constants: see [`scan_sql`]) and derives
-//! the ones the layout does not have from `date`, so every query can use
-//! year, quarter and month whatever the partitioning.
+//! scan per partition with its keys as constants, or one Hive scan of all
+//! files, chosen per query: see [`FactView`] and [`Engine::prepare`]) and
+//! derives the ones the layout does not have from `date`, so every query can
+//! use year, quarter and month whatever the partitioning.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -610,17 +611,62 @@ fn fact_joined_first(batches: &[RecordBatch]) -> bool {
             && projected.iter().all(|c| has(fact, c))
             && !dims.iter().any(|d| projected.iter().all(|c| has(d, c)))
     };
+    // A join on a filtered dim_time turns the time keys it keeps into a
+    // dynamic filter on the fact scan, and the fact is stored in date order,
+    // so that scan skips most row groups: little is left to join, and one
+    // scan of all files is the cheaper pipeline (adhoc_holiday_payments).
+    let time_columns: Vec<String> = Table::DimTime
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let is_filtered_time_scan = |node: &Value| -> bool {
+        let name = node.get("name").and_then(Value::as_str).unwrap_or_default();
+        let Some(info) = node.get("extra_info").filter(|_| name.starts_with("READ_")) else {
+            return false;
+        };
+        let projected: Vec<&str> = match info.get("Projections") {
+            Some(Value::String(c)) => vec![c.as_str()],
+            Some(Value::Array(cs)) => cs.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        info.get("Filters").is_some()
+            && projected.contains(&"time_key")
+            && projected
+                .iter()
+                .all(|c| time_columns.iter().any(|t| t == c))
+    };
+    fn any_node(node: &Value, pred: &dyn Fn(&Value) -> bool) -> bool {
+        pred(node)
+            || node
+                .get("children")
+                .and_then(Value::as_array)
+                .is_some_and(|cs| cs.iter().any(|c| any_node(c, pred)))
+    }
     /// Walks down with the nearest ancestor that is not a pass-through.
-    fn walk(node: &Value, consumer: Option<&str>, is_fact_scan: &dyn Fn(&Value) -> bool) -> bool {
+    fn walk(
+        node: &Value,
+        consumer: Option<&Value>,
+        is_fact_scan: &dyn Fn(&Value) -> bool,
+        is_filtered_time_scan: &dyn Fn(&Value) -> bool,
+    ) -> bool {
         let name = node.get("name").and_then(Value::as_str).unwrap_or_default();
         if is_fact_scan(node) {
-            return consumer.is_some_and(|c| c.contains("JOIN") || c == "CROSS_PRODUCT");
+            return consumer.is_some_and(|c| {
+                let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
+                (name.contains("JOIN") || name == "CROSS_PRODUCT")
+                    && !any_node(c, is_filtered_time_scan)
+            });
         }
         let pass_through = matches!(name, "PROJECTION" | "FILTER" | "UNION");
-        let consumer = if pass_through { consumer } else { Some(name) };
+        let consumer = if pass_through { consumer } else { Some(node) };
         node.get("children")
             .and_then(Value::as_array)
-            .is_some_and(|cs| cs.iter().any(|c| walk(c, consumer, is_fact_scan)))
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| walk(c, consumer, is_fact_scan, is_filtered_time_scan))
+            })
     }
     batches.iter().any(|b| {
         let col = b.column(b.num_columns() - 1);
@@ -628,8 +674,10 @@ fn fact_joined_first(batches: &[RecordBatch]) -> bool {
             s.iter()
                 .flatten()
                 .any(|text| match serde_json::from_str::<Value>(text) {
-                    Ok(Value::Array(roots)) => roots.iter().any(|r| walk(r, None, &is_fact_scan)),
-                    Ok(root) => walk(&root, None, &is_fact_scan),
+                    Ok(Value::Array(roots)) => roots
+                        .iter()
+                        .any(|r| walk(r, None, &is_fact_scan, &is_filtered_time_scan)),
+                    Ok(root) => walk(&root, None, &is_fact_scan, &is_filtered_time_scan),
                     Err(_) => false,
                 })
         })
