@@ -36,14 +36,11 @@ pub struct EngineConfig {
     pub fact_view: FactViewMode,
 }
 
-/// What chose a query's fact view.
+/// The fact view a query ran on, and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FactViewChoice {
-    /// `--fact-view auto`: read from the query's plan.
-    Plan,
-    /// `--fact-view partitions|files`.
-    Flag,
+pub struct FactViewUse {
+    pub view: FactView,
+    pub reason: &'static str,
 }
 
 /// `--fact-view`: chosen per query from its plan, or one way for all.
@@ -81,7 +78,7 @@ pub struct Engine {
     files_view: Option<String>,
     /// The fact view each SQL text runs on, decided once from its plan:
     /// the data set cannot change while the engine holds its snapshot.
-    choices: Mutex<HashMap<String, FactView>>,
+    choices: Mutex<HashMap<String, FactViewUse>>,
     /// The fact view in place on `conn`.
     current: Mutex<FactView>,
 }
@@ -203,14 +200,6 @@ impl FactView {
         match self {
             FactView::Partitions => "one scan per partition",
             FactView::Files => "one scan of all files",
-        }
-    }
-
-    /// Why `auto` picks this view.
-    pub fn reason(self) -> &'static str {
-        match self {
-            FactView::Partitions => "the fact table is joined before it is aggregated",
-            FactView::Files => "the fact table is aggregated or filtered before any join",
         }
     }
 }
@@ -467,24 +456,14 @@ impl Engine {
         &self.conn
     }
 
-    /// What chooses the fact view, when there are two to choose from.
-    pub fn fact_view_choice(&self) -> Option<FactViewChoice> {
-        self.files_view.as_ref()?;
-        Some(match self.config.fact_view {
-            FactViewMode::Auto => FactViewChoice::Plan,
-            FactViewMode::Always(_) => FactViewChoice::Flag,
-        })
-    }
-
     /// Puts in place, on the engine's connection, the fact view `sql` runs
-    /// on, and returns it. Under `--fact-view auto`: one scan per partition
-    /// when the plan over all files joins the fact table before it
-    /// aggregates it (the way users write; with a partition filter that
-    /// plan's estimates are wrong), else one scan of all files. The choice
-    /// is read from the plan, made once per SQL text (the data set cannot
-    /// change while the engine holds its snapshot), and applied as a
+    /// on, and returns it with the reason (`None` when the data set has one
+    /// way: loaded tables, no partitions, past [`MAX_UNION_PARTITIONS`]).
+    /// Under `--fact-view auto` it is read from the query's plan over all
+    /// files (see [`choose_from_plan`]), once per SQL text (the data set
+    /// cannot change while the engine holds its snapshot), and applied as a
     /// connection-local `TEMP VIEW`, so other connections keep theirs.
-    pub fn prepare(&self, sql: &str) -> Result<FactView> {
+    pub fn prepare(&self, sql: &str) -> Result<Option<FactViewUse>> {
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
         self.prepare_on(&self.conn, sql, &mut current)
     }
@@ -496,9 +475,9 @@ impl Engine {
         conn: &Connection,
         sql: &str,
         current: &mut FactView,
-    ) -> Result<FactView> {
+    ) -> Result<Option<FactViewUse>> {
         let Some(files) = &self.files_view else {
-            return Ok(FactView::Partitions);
+            return Ok(None);
         };
         let known = self
             .choices
@@ -507,17 +486,23 @@ impl Engine {
             .get(sql)
             .copied();
         let choice = match (self.config.fact_view, known) {
-            (FactViewMode::Always(v), _) => v,
+            (FactViewMode::Always(view), _) => FactViewUse {
+                view,
+                reason: "set by --fact-view",
+            },
             (FactViewMode::Auto, Some(c)) => c,
             (FactViewMode::Auto, None) => {
                 set_fact_view(conn, files, FactView::Files, current)?;
-                // SQL that cannot be explained (several statements, a
-                // SET, an error) keeps the default; its own run reports errors.
+                // SQL that cannot be explained (several statements, a SET,
+                // an error) keeps the default; its own run reports errors.
                 let c = match query(conn, &format!("EXPLAIN (FORMAT json) {sql}")) {
-                    Ok(b) if !fact_joined_first(&b) => FactView::Files,
-                    _ => FactView::Partitions,
+                    Ok(plan) => choose_from_plan(&plan),
+                    Err(_) => FactViewUse {
+                        view: FactView::Partitions,
+                        reason: "DuckDB could not plan the SQL on its own",
+                    },
                 };
-                tracing::debug!("fact view for this query: {}", c.describe());
+                tracing::debug!("fact view: {} ({})", c.view.describe(), c.reason);
                 self.choices
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -525,8 +510,8 @@ impl Engine {
                 c
             }
         };
-        set_fact_view(conn, files, choice, current)?;
-        Ok(choice)
+        set_fact_view(conn, files, choice.view, current)?;
+        Ok(Some(choice))
     }
 
     /// A new connection to the same database (for concurrent queries).
@@ -567,11 +552,22 @@ fn set_fact_view(
     Ok(())
 }
 
-/// Whether, in an `EXPLAIN (FORMAT json)` plan over the one-scan fact view,
-/// the fact table's rows go into a join before they are aggregated. A fact
-/// scan is the one pruning files by partition values (`File Filters`), or
-/// one reading fact columns that no single dimension has all of.
-fn fact_joined_first(batches: &[RecordBatch]) -> bool {
+/// What takes a fact scan's rows, through projections and filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FactConsumer {
+    Join,
+    JoinOnFilteredTime,
+    Other,
+}
+
+/// The fact view for a query, from its `EXPLAIN (FORMAT json)` plan over
+/// the all-files view: one scan per partition when the fact table's rows go
+/// into a join before they are aggregated (the way users write; with a
+/// partition filter that plan's estimates are also wrong), else one scan of
+/// all files. A fact scan is the one pruning files by partition values
+/// (`File Filters`), or one reading fact columns that no single dimension
+/// has all of.
+fn choose_from_plan(batches: &[RecordBatch]) -> FactViewUse {
     use serde_json::Value;
     static COLUMNS: LazyLock<(Vec<String>, Vec<Vec<String>>)> = LazyLock::new(|| {
         let names = |t: &Table| -> Vec<String> {
@@ -644,44 +640,74 @@ fn fact_joined_first(batches: &[RecordBatch]) -> bool {
                 .and_then(Value::as_array)
                 .is_some_and(|cs| cs.iter().any(|c| any_node(c, pred)))
     }
-    /// Walks down with the nearest ancestor that is not a pass-through.
+    /// Walks down with the nearest ancestor that is not a pass-through,
+    /// noting what takes each fact scan's rows.
     fn walk(
         node: &Value,
         consumer: Option<&Value>,
-        is_fact_scan: &dyn Fn(&Value) -> bool,
-        is_filtered_time_scan: &dyn Fn(&Value) -> bool,
-    ) -> bool {
+        scans: &dyn Fn(&Value) -> (bool, bool),
+        found: &mut Vec<FactConsumer>,
+    ) {
         let name = node.get("name").and_then(Value::as_str).unwrap_or_default();
-        if is_fact_scan(node) {
-            return consumer.is_some_and(|c| {
+        if scans(node).0 {
+            let joined = consumer.filter(|c| {
                 let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
-                (name.contains("JOIN") || name == "CROSS_PRODUCT")
-                    && !any_node(c, is_filtered_time_scan)
+                name.contains("JOIN") || name == "CROSS_PRODUCT"
             });
+            found.push(match joined {
+                Some(j) if any_node(j, &|n| scans(n).1) => FactConsumer::JoinOnFilteredTime,
+                Some(_) => FactConsumer::Join,
+                None => FactConsumer::Other,
+            });
+            return;
         }
         let pass_through = matches!(name, "PROJECTION" | "FILTER" | "UNION");
         let consumer = if pass_through { consumer } else { Some(node) };
-        node.get("children")
+        for c in node
+            .get("children")
             .and_then(Value::as_array)
-            .is_some_and(|cs| {
-                cs.iter()
-                    .any(|c| walk(c, consumer, is_fact_scan, is_filtered_time_scan))
-            })
+            .into_iter()
+            .flatten()
+        {
+            walk(c, consumer, scans, found);
+        }
     }
-    batches.iter().any(|b| {
+    let scans = |n: &Value| (is_fact_scan(n), is_filtered_time_scan(n));
+    let mut found = Vec::new();
+    for b in batches {
         let col = b.column(b.num_columns() - 1);
-        col.as_string_opt::<i32>().is_some_and(|s| {
-            s.iter()
-                .flatten()
-                .any(|text| match serde_json::from_str::<Value>(text) {
-                    Ok(Value::Array(roots)) => roots
-                        .iter()
-                        .any(|r| walk(r, None, &is_fact_scan, &is_filtered_time_scan)),
-                    Ok(root) => walk(&root, None, &is_fact_scan, &is_filtered_time_scan),
-                    Err(_) => false,
-                })
-        })
-    })
+        for text in col.as_string_opt::<i32>().into_iter().flatten().flatten() {
+            match serde_json::from_str::<Value>(text) {
+                Ok(Value::Array(roots)) => {
+                    roots.iter().for_each(|r| walk(r, None, &scans, &mut found))
+                }
+                Ok(root) => walk(&root, None, &scans, &mut found),
+                Err(_) => {}
+            }
+        }
+    }
+    let (view, reason) = if found.contains(&FactConsumer::Join) {
+        (
+            FactView::Partitions,
+            "the fact table is joined before it is aggregated",
+        )
+    } else if found.contains(&FactConsumer::JoinOnFilteredTime) {
+        (
+            FactView::Files,
+            "the fact table is joined to a filtered dim_time, whose keys skip its date-ordered row groups",
+        )
+    } else if found.contains(&FactConsumer::Other) {
+        (
+            FactView::Files,
+            "the fact table is aggregated or filtered before any join",
+        )
+    } else {
+        (
+            FactView::Files,
+            "no scan of the fact table's own columns in the plan",
+        )
+    };
+    FactViewUse { view, reason }
 }
 
 /// Runs `sql` on `conn` and collects the result as Arrow batches.

@@ -10,7 +10,7 @@ use chrono::Datelike;
 use serde::Serialize;
 
 use super::catalog::{Expectation, Params, QuerySpec, render};
-use super::engine::{Engine, EngineConfig, FactView, FactViewChoice};
+use super::engine::{Engine, EngineConfig, FactView};
 use super::execute::{Execution, execute};
 use super::log::{LogEntry, QueryLog, now};
 use super::profile::{DataSetShape, Profile, execute_profiled};
@@ -126,8 +126,9 @@ pub struct VariantRun {
     /// unpartitioned data sets, which have one way.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fact_view: Option<FactView>,
+    /// Why that view (read from the plan, or set by `--fact-view`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fact_view_chosen_by: Option<FactViewChoice>,
+    pub fact_view_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -221,14 +222,15 @@ fn run_variant(
         profile: None,
         plan: None,
         fact_view: None,
-        fact_view_chosen_by: engine.fact_view_choice(),
+        fact_view_reason: None,
     };
     // The fact view is chosen from the plan once per SQL text; the time it
     // takes belongs to the execution.
     let started = std::time::Instant::now();
-    let view = engine.prepare(&sql)?;
+    let used = engine.prepare(&sql)?;
     let prepare_ms = started.elapsed().as_secs_f64() * 1e3;
-    run.fact_view = run.fact_view_chosen_by.map(|_| view);
+    run.fact_view = used.map(|u| u.view);
+    run.fact_view_reason = used.map(|u| u.reason.to_string());
     if !opts.execute {
         let b = engine.query(&format!("EXPLAIN {sql}"))?;
         let plan = ResultSet::from_batches(&b, usize::MAX);

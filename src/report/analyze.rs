@@ -8,7 +8,6 @@ use serde::Serialize;
 use super::{OutputFormat, grid, json, plural, right};
 use crate::query::analyze::Report;
 use crate::query::catalog::{self, ADHOC_SUITE, CATALOG, Expectation, Params, Suite};
-use crate::query::engine::FactViewChoice;
 use crate::query::profile::{Operator, Profile};
 use crate::query::run::{QueryRun, VariantRun};
 use crate::util::{human_bytes, human_count, human_secs};
@@ -585,12 +584,11 @@ pub fn table(r: &Report, max_rows: usize) -> String {
 
 /// How the fact view read the files, and why (see `Engine::prepare`).
 fn fact_view_line(run: &VariantRun) -> Option<String> {
-    let view = run.fact_view?;
-    let why = match run.fact_view_chosen_by? {
-        FactViewChoice::Plan => view.reason(),
-        FactViewChoice::Flag => "set by --fact-view",
-    };
-    Some(format!("{} ({why})", view.describe()))
+    Some(format!(
+        "{} ({})",
+        run.fact_view?.describe(),
+        run.fact_view_reason.as_deref()?
+    ))
 }
 
 /// The Markdown report (also used by `olap demo`).

@@ -759,7 +759,9 @@ fn adhoc_answers_agree_across_fact_views_and_pruning_is_read_from_the_plan() {
     let text = stdout(&o);
     assert!(
         text.contains("partitions: scanned 1 of 12 partitions")
-            && text.contains("fact view: one scan per partition (the fact table is joined before it is aggregated)"),
+            && text.contains(
+                "fact view: one scan per partition (the fact table is joined before it is aggregated)"
+            ),
         "{text}"
     );
 }
