@@ -216,14 +216,19 @@ fn drill_down_rolls_up_year_quarter_month() {
 
 #[test]
 fn partition_pruning_variants_agree_and_prune() {
-    let v = analyze(&[
-        "partition_pruning",
-        "--param",
-        "year=2022",
-        "--param",
-        "quarter=3",
-        "--profile",
-    ]);
+    let q3 = |extra: &[&str]| {
+        let mut args = vec![
+            "partition_pruning",
+            "--param",
+            "year=2022",
+            "--param",
+            "quarter=3",
+            "--profile",
+        ];
+        args.extend_from_slice(extra);
+        analyze(&args)
+    };
+    let v = q3(&[]);
     let mut want: BTreeMap<i32, (i128, u64)> = BTreeMap::new();
     for r in truth().iter().filter(|r| r.year == 2022 && r.quarter == 3) {
         let e = want.entry(r.payment).or_default();
@@ -264,16 +269,7 @@ fn partition_pruning_variants_agree_and_prune() {
     );
     // One scan per partition: the partitions whose min/max dates cannot
     // match are dropped from the plan, and the answer is the same.
-    let union = analyze(&[
-        "partition_pruning",
-        "--param",
-        "year=2022",
-        "--param",
-        "quarter=3",
-        "--profile",
-        "--fact-view",
-        "partitions",
-    ]);
+    let union = q3(&["--fact-view", "partitions"]);
     let uruns = union["queries"][0]["runs"].as_array().unwrap();
     assert_eq!(uruns[2]["fact_view"], "partitions");
     assert_eq!(uruns[2]["profile"]["partitions_scanned"], 1);
