@@ -569,7 +569,9 @@ enum FactConsumer {
 /// has all of.
 fn choose_from_plan(batches: &[RecordBatch]) -> FactViewUse {
     use serde_json::Value;
-    static COLUMNS: LazyLock<(Vec<String>, Vec<Vec<String>>)> = LazyLock::new(|| {
+    /// Column names: the fact view's, each dimension's, and dim_time's.
+    type Columns = (Vec<String>, Vec<Vec<String>>, Vec<String>);
+    static COLUMNS: LazyLock<Columns> = LazyLock::new(|| {
         let names = |t: &Table| -> Vec<String> {
             t.schema()
                 .fields()
@@ -584,54 +586,45 @@ fn choose_from_plan(batches: &[RecordBatch]) -> FactViewUse {
             .filter(|t| !t.is_fact())
             .map(names)
             .collect();
-        (fact, dims)
+        (fact, dims, names(&Table::DimTime))
     });
-    let is_fact_scan = |node: &Value| -> bool {
-        let name = node.get("name").and_then(Value::as_str).unwrap_or_default();
-        let Some(info) = node.get("extra_info").filter(|_| name.starts_with("READ_")) else {
-            return false;
-        };
-        if info.get("File Filters").is_some() {
-            return true;
+    let (fact, dims, time) = &*COLUMNS;
+    let has = |cols: &[String], c: &str| cols.iter().any(|f| f == c);
+    /// A scan's extra info and the columns it projects.
+    fn scan(node: &Value) -> Option<(&serde_json::Map<String, Value>, Vec<&str>)> {
+        let name = node.get("name").and_then(Value::as_str)?;
+        let info = node.get("extra_info")?.as_object()?;
+        if !name.starts_with("READ_") {
+            return None;
         }
-        let projected: Vec<&str> = match info.get("Projections") {
+        let projected = match info.get("Projections") {
             Some(Value::String(c)) => vec![c.as_str()],
             Some(Value::Array(cs)) => cs.iter().filter_map(Value::as_str).collect(),
             _ => Vec::new(),
         };
-        // The fact's columns, and not all of one dimension's (its keys alone
-        // could be either side of a join).
-        let (fact, dims) = &*COLUMNS;
-        let has = |cols: &[String], c: &str| cols.iter().any(|f| f == c);
-        !projected.is_empty()
-            && projected.iter().all(|c| has(fact, c))
-            && !dims.iter().any(|d| projected.iter().all(|c| has(d, c)))
+        Some((info, projected))
+    }
+    let is_fact_scan = |node: &Value| -> bool {
+        let Some((info, projected)) = scan(node) else {
+            return false;
+        };
+        // Pruned by partition values; or the fact's columns, and not all of
+        // one dimension's (its keys alone could be either side of a join).
+        info.contains_key("File Filters")
+            || (!projected.is_empty()
+                && projected.iter().all(|c| has(fact, c))
+                && !dims.iter().any(|d| projected.iter().all(|c| has(d, c))))
     };
     // A join on a filtered dim_time turns the time keys it keeps into a
     // dynamic filter on the fact scan, and the fact is stored in date order,
     // so that scan skips most row groups: little is left to join, and one
     // scan of all files is the cheaper pipeline (adhoc_holiday_payments).
-    let time_columns: Vec<String> = Table::DimTime
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
     let is_filtered_time_scan = |node: &Value| -> bool {
-        let name = node.get("name").and_then(Value::as_str).unwrap_or_default();
-        let Some(info) = node.get("extra_info").filter(|_| name.starts_with("READ_")) else {
-            return false;
-        };
-        let projected: Vec<&str> = match info.get("Projections") {
-            Some(Value::String(c)) => vec![c.as_str()],
-            Some(Value::Array(cs)) => cs.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        };
-        info.get("Filters").is_some()
-            && projected.contains(&"time_key")
-            && projected
-                .iter()
-                .all(|c| time_columns.iter().any(|t| t == c))
+        scan(node).is_some_and(|(info, projected)| {
+            info.contains_key("Filters")
+                && projected.contains(&"time_key")
+                && projected.iter().all(|c| has(time, c))
+        })
     };
     fn any_node(node: &Value, pred: &dyn Fn(&Value) -> bool) -> bool {
         pred(node)
