@@ -145,9 +145,7 @@ pub fn stream_sql(
         partition_by: manifest.storage.partition_names(),
         queries: Vec::new(),
     })?;
-    let started = std::time::Instant::now();
-    engine.prepare(sql)?;
-    let prepare_ms = started.elapsed().as_secs_f64() * 1e3;
+    let (_, prepare_ms) = engine.prepare_timed(sql)?;
     let streamed = stream(engine.connection(), sql, sink).map(|mut s| {
         s.total_ms += prepare_ms;
         s.first_rows_ms = s.first_rows_ms.map(|ms| ms + prepare_ms);

@@ -468,6 +468,14 @@ impl Engine {
         self.prepare_on(&self.conn, sql, &mut current)
     }
 
+    /// [`Engine::prepare`], and the milliseconds it took: a query's latency
+    /// counts the choice of its view.
+    pub fn prepare_timed(&self, sql: &str) -> Result<(Option<FactViewUse>, f64)> {
+        let started = std::time::Instant::now();
+        let used = self.prepare(sql)?;
+        Ok((used, started.elapsed().as_secs_f64() * 1e3))
+    }
+
     /// [`Engine::prepare`] on another connection of this engine, whose
     /// fact view is `current` (a new connection has `Partitions`).
     pub fn prepare_on(

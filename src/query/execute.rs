@@ -25,13 +25,10 @@ impl Execution {
 /// Runs `sql` on the engine's connection over the fact view its plan calls
 /// for (see [`Engine::prepare`]); the latency includes that choice.
 pub fn execute_on(engine: &Engine, sql: &str) -> Result<Execution> {
-    let t = Instant::now();
-    engine.prepare(sql)?;
-    let batches = query(engine.connection(), sql)?;
-    Ok(Execution {
-        latency_ms: t.elapsed().as_secs_f64() * 1e3,
-        batches,
-    })
+    let (_, prepare_ms) = engine.prepare_timed(sql)?;
+    let mut e = execute(engine.connection(), sql)?;
+    e.latency_ms += prepare_ms;
+    Ok(e)
 }
 
 pub fn execute(conn: &Connection, sql: &str) -> Result<Execution> {

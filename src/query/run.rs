@@ -226,9 +226,7 @@ fn run_variant(
     };
     // The fact view is chosen from the plan once per SQL text; the time it
     // takes belongs to the execution.
-    let started = std::time::Instant::now();
-    let used = engine.prepare(&sql)?;
-    let prepare_ms = started.elapsed().as_secs_f64() * 1e3;
+    let (used, prepare_ms) = engine.prepare_timed(&sql)?;
     run.fact_view = used.map(|u| u.view);
     run.fact_view_reason = used.map(|u| u.reason.to_string());
     if !opts.execute {
