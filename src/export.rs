@@ -183,13 +183,7 @@ pub fn script(manifest: &Manifest, base: &str, dialect: Dialect, suite: Suite) -
         if manifest.storage.partition_by.is_empty() {
             "nothing".to_string()
         } else {
-            manifest
-                .storage
-                .partition_by
-                .iter()
-                .map(|k| k.name())
-                .collect::<Vec<_>>()
-                .join(",")
+            manifest.storage.partition_names().join(",")
         },
         match dialect {
             Dialect::Spark => "spark",
