@@ -346,8 +346,11 @@ impl Engine {
                 max
             ))?;
         }
-        let files_view = if config.load_into.is_some() {
-            None
+        // Both fact scans, built once: the per-partition one becomes the
+        // view, the all-files one is kept when it differs (a layout with one
+        // partition, or too many to union, has only the latter).
+        let (fact_partitions, files_view) = if config.load_into.is_some() {
+            (None, None)
         } else {
             let [partitions, files] = [FactView::Partitions, FactView::Files].map(|v| {
                 scan_sql(
@@ -358,8 +361,9 @@ impl Engine {
                     v,
                 )
             });
-            let files = files?;
-            (partitions? != files).then_some(files)
+            let (partitions, files) = (partitions?, files?);
+            let files_view = (partitions != files).then_some(files);
+            (Some(partitions), files_view)
         };
         let engine = Engine {
             conn,
@@ -371,16 +375,20 @@ impl Engine {
             choices: Mutex::new(HashMap::new()),
             current: Mutex::new(FactView::Partitions),
         };
-        engine.create_views()?;
+        match fact_partitions {
+            None => engine.load_tables()?,
+            Some(fact) => engine.create_views(&fact)?,
+        }
         Ok(engine)
     }
 
-    fn create_views(&self) -> Result<()> {
-        if self.config.load_into.is_some() {
-            return self.load_tables();
-        }
+    /// A view per table; the fact table's from `fact`, its per-partition scan.
+    fn create_views(&self, fact: &str) -> Result<()> {
         for t in Table::ALL {
-            self.create(t, "VIEW")?;
+            match t {
+                Table::SalesFact => self.create_as(t, "VIEW", fact)?,
+                _ => self.create(t, "VIEW")?,
+            }
         }
         Ok(())
     }
@@ -394,6 +402,10 @@ impl Engine {
             self.config.storage,
             FactView::Partitions,
         )?;
+        self.create_as(t, kind, &sql)
+    }
+
+    fn create_as(&self, t: Table, kind: &str, sql: &str) -> Result<()> {
         self.conn
             .execute_batch(&format!("CREATE OR REPLACE {kind} {} AS {sql}", t.name()))
             .with_context(|| format!("creating {} {}", kind.to_lowercase(), t.name()))
