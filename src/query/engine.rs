@@ -653,22 +653,22 @@ fn choose_from_plan(batches: &[RecordBatch]) -> FactViewUse {
                 .and_then(Value::as_array)
                 .is_some_and(|cs| cs.iter().any(|c| any_node(c, pred)))
     }
+    /// The two kinds of scan the rule looks for.
+    struct Scans<'a> {
+        fact: &'a dyn Fn(&Value) -> bool,
+        filtered_time: &'a dyn Fn(&Value) -> bool,
+    }
     /// Walks down with the nearest ancestor that is not a pass-through,
     /// noting what takes each fact scan's rows.
-    fn walk(
-        node: &Value,
-        consumer: Option<&Value>,
-        scans: &dyn Fn(&Value) -> (bool, bool),
-        found: &mut Vec<FactConsumer>,
-    ) {
+    fn walk(node: &Value, consumer: Option<&Value>, scans: &Scans, found: &mut Vec<FactConsumer>) {
         let name = node.get("name").and_then(Value::as_str).unwrap_or_default();
-        if scans(node).0 {
+        if (scans.fact)(node) {
             let joined = consumer.filter(|c| {
                 let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
                 name.contains("JOIN") || name == "CROSS_PRODUCT"
             });
             found.push(match joined {
-                Some(j) if any_node(j, &|n| scans(n).1) => FactConsumer::JoinOnFilteredTime,
+                Some(j) if any_node(j, scans.filtered_time) => FactConsumer::JoinOnFilteredTime,
                 Some(_) => FactConsumer::Join,
                 None => FactConsumer::Other,
             });
@@ -685,7 +685,10 @@ fn choose_from_plan(batches: &[RecordBatch]) -> FactViewUse {
             walk(c, consumer, scans, found);
         }
     }
-    let scans = |n: &Value| (is_fact_scan(n), is_filtered_time_scan(n));
+    let scans = Scans {
+        fact: &is_fact_scan,
+        filtered_time: &is_filtered_time_scan,
+    };
     let mut found = Vec::new();
     for b in batches {
         let col = b.column(b.num_columns() - 1);
