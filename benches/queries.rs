@@ -97,6 +97,7 @@ fn queries(c: &mut Criterion) {
             memory_limit: None,
             load_into: None,
             fact_view: Default::default(),
+            rewrite: true,
         })
         .expect("engine")
     };
@@ -202,6 +203,7 @@ fn overhead() {
         memory_limit: None,
         load_into: None,
         fact_view: Default::default(),
+        rewrite: true,
     });
     let log_dir = tempfile::tempdir().expect("tempdir");
     let log = QueryLog::open(&log_dir.path().join("queries.log.jsonl")).expect("log");

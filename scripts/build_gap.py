@@ -3,8 +3,9 @@
 package) on the same SQL over the same views: the fact table as olap
 defines it (`--fact-view partitions`: one scan per partition, keys as
 constants; or `files`: one Hive scan of all files), the dimensions as
-single files, the same settings. Differences are then the build's: compile
-flags, allocator, compiler.
+single files, the same settings, and olap's SQL as written (`--rewrite off`:
+no eager aggregation). Differences are then the build's: compile flags,
+allocator, compiler.
 
     pip install duckdb==2.0.0
     python3 scripts/build_gap.py --data-dir data --rounds 10 [--pairs 3] [--fact-view files] [--suite all]
@@ -79,7 +80,7 @@ for _ in range(args.pairs):
             py[(q["id"], variant)].append(statistics.median(times))
     out = json.loads(subprocess.check_output(
         [olap, "benchmark", "--rounds", str(args.rounds), "--threads", str(args.threads), "--format", "json",
-         "--fact-view", args.fact_view, "--data-dir", data, "--store", os.path.join(os.path.dirname(data), "build-gap-store"),
+         "--fact-view", args.fact_view, "--rewrite", "off", "--data-dir", data, "--store", os.path.join(os.path.dirname(data), "build-gap-store"),
          *[q["id"] for q in catalog]]))
     for r in out["result"]["queries"]:
         ol[(r["id"], r["variant"])].append(r["stats"]["p50"])

@@ -110,6 +110,7 @@ pub fn tour(cfg: &DemoConfig, print: &mut dyn FnMut(&str)) -> Result<PathBuf> {
         memory_limit: None,
         load_into: None,
         fact_view: Default::default(),
+        rewrite: true,
     });
     let log = QueryLog::for_data_set(dir)?;
     let duckdb_version = engines.get(FileFormat::Parquet)?.duckdb_version()?;

@@ -162,6 +162,7 @@ pub mod tests {
                     scaled_target_p95_ms: None,
                     sla: Sla::None,
                     result_rows: 1,
+                    rewrite: None,
                 })
                 .collect(),
             studies: serde_json::Value::Null,

@@ -114,6 +114,9 @@ pub struct QueryResult {
     pub scaled_target_p95_ms: Option<f64>,
     pub sla: Sla,
     pub result_rows: u64,
+    /// What olap changed in the SQL before timing it (see `query::rewrite`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewrite: Option<String>,
 }
 
 impl QueryResult {

@@ -100,6 +100,8 @@ pub fn time_variant(
         Some(_) => Sla::Fail,
         None => Sla::None,
     };
+    // Decided once per SQL text: this is the choice the rounds ran with.
+    let rewrite = engine.prepare(&sql)?.rewrite;
     Ok(QueryResult {
         id: spec.id.to_string(),
         variant: spec.variants[vi].name.to_string(),
@@ -110,6 +112,7 @@ pub fn time_variant(
         scaled_target_p95_ms: scaled,
         sla,
         result_rows,
+        rewrite,
     })
 }
 

@@ -74,10 +74,10 @@ pub fn sizes(m: &Manifest) -> (Vec<TableSize>, f64) {
 
 /// Bytes read by one profiled execution of `sql` on `engine`.
 pub fn bytes_read(engine: &Engine, sql: &str) -> Result<Option<u64>> {
-    engine.prepare(sql)?;
+    let prepared = engine.prepare(sql)?;
     Ok(profile(
         engine.connection(),
-        sql,
+        &prepared.sql,
         shape(&engine.manifest, engine.config.storage),
     )?
     .bytes_read)
@@ -434,6 +434,7 @@ pub fn time_on(
         memory_limit: None,
         load_into: None,
         fact_view: Default::default(),
+        rewrite: true,
     })?;
     let mut samples = Vec::new();
     for i in 0..warmup + rounds {

@@ -149,6 +149,11 @@ pub struct EngineArgs {
     /// files (cheaper without them), or chosen per query from its plan.
     #[arg(long, value_parser = fact_view(), default_value = "auto")]
     pub fact_view: FactViewMode,
+    /// Rewrite SQL that joins dimensions before aggregating so it
+    /// aggregates the fact table first, when that is the same query and
+    /// cheaper (auto), or run SQL exactly as written (off).
+    #[arg(long, value_parser = ["auto", "off"], default_value = "auto")]
+    pub rewrite: String,
 }
 
 impl EngineArgs {
@@ -160,6 +165,7 @@ impl EngineArgs {
             memory_limit: self.memory_limit.clone(),
             load_into: self.load.clone(),
             fact_view: self.fact_view,
+            rewrite: self.rewrite == "auto",
         }
     }
 }

@@ -145,8 +145,12 @@ pub fn stream_sql(
         partition_by: manifest.storage.partition_names(),
         queries: Vec::new(),
     })?;
-    let (_, prepare_ms) = engine.prepare_timed(sql)?;
-    let streamed = stream(engine.connection(), sql, sink).map(|mut s| {
+    let (prepared, prepare_ms) = engine.prepare_timed(sql)?;
+    let streamed = stream(engine.connection(), &prepared.sql, sink).map(|mut s| {
+        s.rewrite = prepared
+            .rewrite
+            .clone()
+            .map(|note| (note, prepared.sql.clone()));
         s.total_ms += prepare_ms;
         s.first_rows_ms = s.first_rows_ms.map(|ms| ms + prepare_ms);
         s

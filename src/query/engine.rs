@@ -34,6 +34,20 @@ pub struct EngineConfig {
     pub load_into: Option<PathBuf>,
     /// How the fact view reads a partitioned data set.
     pub fact_view: FactViewMode,
+    /// Rewrite join-then-aggregate SQL to aggregate the fact first when it
+    /// pays (see `query::rewrite`); off with `--rewrite off`.
+    pub rewrite: bool,
+}
+
+/// A SQL text made ready to run on a connection: the SQL that runs (the
+/// user's, or its rewrite) and the fact view it runs on.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub sql: String,
+    /// What olap changed in the SQL, when it did (see `query::rewrite`).
+    pub rewrite: Option<String>,
+    /// `None` when the data set has one way to read the fact table.
+    pub fact_view: Option<FactViewUse>,
 }
 
 /// The fact view a query ran on, and why.
@@ -76,9 +90,11 @@ pub struct Engine {
     /// The fact table as one scan of all files, when `sales_fact` is one
     /// scan per partition (see [`FactView`]).
     files_view: Option<String>,
-    /// The fact view each SQL text runs on, decided once from its plan:
+    /// How each SQL text runs (its rewrite and fact view), decided once:
     /// the data set cannot change while the engine holds its snapshot.
-    choices: Mutex<HashMap<String, FactViewUse>>,
+    choices: Mutex<HashMap<String, Prepared>>,
+    /// Table sizes the rewrite rule reads.
+    stats: super::rewrite::Stats,
     /// The fact view in place on `conn`.
     current: Mutex<FactView>,
 }
@@ -365,6 +381,7 @@ impl Engine {
             let files_view = (partitions != files).then_some(files);
             (Some(partitions), files_view)
         };
+        let stats = super::rewrite::Stats::from_manifest(&manifest);
         let engine = Engine {
             conn,
             manifest,
@@ -373,6 +390,7 @@ impl Engine {
             _snapshot: snapshot,
             files_view,
             choices: Mutex::new(HashMap::new()),
+            stats,
             current: Mutex::new(FactView::Partitions),
         };
         match fact_partitions {
@@ -468,24 +486,26 @@ impl Engine {
         &self.conn
     }
 
-    /// Puts in place, on the engine's connection, the fact view `sql` runs
-    /// on, and returns it with the reason (`None` when the data set has one
-    /// way: loaded tables, no partitions, past [`MAX_UNION_PARTITIONS`]).
-    /// Under `--fact-view auto` it is read from the query's plan over all
-    /// files (see [`choose_from_plan`]), once per SQL text (the data set
-    /// cannot change while the engine holds its snapshot), and applied as a
-    /// connection-local `TEMP VIEW`, so other connections keep theirs.
-    pub fn prepare(&self, sql: &str) -> Result<Option<FactViewUse>> {
+    /// Makes `sql` ready on the engine's connection: its rewrite (when olap
+    /// makes one, see `query::rewrite`) and the fact view it runs on, put in
+    /// place (`None` when the data set has one way: loaded tables, no
+    /// partitions, past [`MAX_UNION_PARTITIONS`]). Under `--fact-view auto`
+    /// the view is read from the plan over all files of the SQL that runs
+    /// (see [`choose_from_plan`]). Both are decided once per SQL text (the
+    /// data set cannot change while the engine holds its snapshot); the
+    /// view is a connection-local `TEMP VIEW`, so other connections keep
+    /// theirs.
+    pub fn prepare(&self, sql: &str) -> Result<Prepared> {
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
         self.prepare_on(&self.conn, sql, &mut current)
     }
 
     /// [`Engine::prepare`], and the milliseconds it took: a query's latency
     /// counts the choice of its view.
-    pub fn prepare_timed(&self, sql: &str) -> Result<(Option<FactViewUse>, f64)> {
+    pub fn prepare_timed(&self, sql: &str) -> Result<(Prepared, f64)> {
         let started = std::time::Instant::now();
-        let used = self.prepare(sql)?;
-        Ok((used, started.elapsed().as_secs_f64() * 1e3))
+        let prepared = self.prepare(sql)?;
+        Ok((prepared, started.elapsed().as_secs_f64() * 1e3))
     }
 
     /// [`Engine::prepare`] on another connection of this engine, whose
@@ -495,27 +515,57 @@ impl Engine {
         conn: &Connection,
         sql: &str,
         current: &mut FactView,
-    ) -> Result<Option<FactViewUse>> {
-        let Some(files) = &self.files_view else {
-            return Ok(None);
-        };
+    ) -> Result<Prepared> {
         let known = self
             .choices
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(sql)
-            .copied();
-        let choice = match (self.config.fact_view, known) {
-            (FactViewMode::Always(view), _) => FactViewUse {
+            .cloned();
+        let prepared = match known {
+            Some(p) => p,
+            None => {
+                let p = self.decide(conn, sql, current)?;
+                self.choices
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(sql.to_string(), p.clone());
+                p
+            }
+        };
+        if let (Some(files), Some(used)) = (&self.files_view, prepared.fact_view) {
+            set_fact_view(conn, files, used.view, current)?;
+        }
+        Ok(prepared)
+    }
+
+    /// How `sql` runs: its rewrite, then the fact view for the SQL that runs.
+    fn decide(&self, conn: &Connection, sql: &str, current: &mut FactView) -> Result<Prepared> {
+        // A rewrite that fails to build (DuckDB cannot parse or bind the
+        // SQL) leaves the SQL as written; its own run reports errors.
+        let rewrite = if self.config.rewrite {
+            super::rewrite::eager_aggregation(conn, sql, &self.stats).unwrap_or_else(|e| {
+                tracing::debug!("no rewrite: {e:#}");
+                None
+            })
+        } else {
+            None
+        };
+        let (run, note) = match rewrite {
+            Some(r) => (r.sql, Some(r.note)),
+            None => (sql.to_string(), None),
+        };
+        let fact_view = match (&self.files_view, self.config.fact_view) {
+            (None, _) => None,
+            (Some(_), FactViewMode::Always(view)) => Some(FactViewUse {
                 view,
                 reason: "set by --fact-view",
-            },
-            (FactViewMode::Auto, Some(c)) => c,
-            (FactViewMode::Auto, None) => {
+            }),
+            (Some(files), FactViewMode::Auto) => {
                 set_fact_view(conn, files, FactView::Files, current)?;
                 // SQL that cannot be explained (several statements, a SET,
                 // an error) keeps the default; its own run reports errors.
-                let c = match query(conn, &format!("EXPLAIN (FORMAT json) {sql}")) {
+                let c = match query(conn, &format!("EXPLAIN (FORMAT json) {run}")) {
                     Ok(plan) => choose_from_plan(&plan),
                     Err(_) => FactViewUse {
                         view: FactView::Partitions,
@@ -523,15 +573,14 @@ impl Engine {
                     },
                 };
                 tracing::debug!("fact view: {} ({})", c.view.describe(), c.reason);
-                self.choices
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(sql.to_string(), c);
-                c
+                Some(c)
             }
         };
-        set_fact_view(conn, files, choice.view, current)?;
-        Ok(Some(choice))
+        Ok(Prepared {
+            sql: run,
+            rewrite: note,
+            fact_view,
+        })
     }
 
     /// A new connection to the same database (for concurrent queries).

@@ -25,8 +25,8 @@ impl Execution {
 /// Runs `sql` on the engine's connection over the fact view its plan calls
 /// for (see [`Engine::prepare`]); the latency includes that choice.
 pub fn execute_on(engine: &Engine, sql: &str) -> Result<Execution> {
-    let (_, prepare_ms) = engine.prepare_timed(sql)?;
-    let mut e = execute(engine.connection(), sql)?;
+    let (prepared, prepare_ms) = engine.prepare_timed(sql)?;
+    let mut e = execute(engine.connection(), &prepared.sql)?;
     e.latency_ms += prepare_ms;
     Ok(e)
 }
@@ -44,13 +44,15 @@ pub fn execute(conn: &Connection, sql: &str) -> Result<Execution> {
 /// together by a barrier; returns each query's wall latency (ms) and the wall
 /// time of the whole batch.
 pub fn concurrent(engine: &Engine, sql: &str, n: usize) -> Result<(Vec<f64>, f64)> {
+    let mut run = sql.to_string();
     let conns: Vec<Connection> = (0..n)
         .map(|_| {
             let c = engine.clone_connection()?;
-            engine.prepare_on(&c, sql, &mut FactView::Partitions)?;
+            run = engine.prepare_on(&c, sql, &mut FactView::Partitions)?.sql;
             Ok(c)
         })
         .collect::<Result<_>>()?;
+    let sql = run.as_str();
     let barrier = Barrier::new(n + 1);
     let (latencies, wall) = std::thread::scope(|s| -> Result<(Vec<f64>, f64)> {
         let handles: Vec<_> = conns

@@ -10,5 +10,6 @@ pub mod invariants;
 pub mod log;
 pub mod profile;
 pub mod results;
+pub mod rewrite;
 pub mod run;
 pub mod stream;

@@ -129,6 +129,12 @@ pub struct VariantRun {
     /// Why that view (read from the plan, or set by `--fact-view`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fact_view_reason: Option<String>,
+    /// What olap changed in the SQL before running it (see
+    /// `query::rewrite`), and the SQL that ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rewrite: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rewritten_sql: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -223,12 +229,20 @@ fn run_variant(
         plan: None,
         fact_view: None,
         fact_view_reason: None,
+        rewrite: None,
+        rewritten_sql: None,
     };
     // The fact view is chosen from the plan once per SQL text; the time it
     // takes belongs to the execution.
-    let (used, prepare_ms) = engine.prepare_timed(&sql)?;
+    let (prepared, prepare_ms) = engine.prepare_timed(&sql)?;
+    let used = prepared.fact_view;
     run.fact_view = used.map(|u| u.view);
     run.fact_view_reason = used.map(|u| u.reason.to_string());
+    if prepared.rewrite.is_some() {
+        run.rewrite = prepared.rewrite.clone();
+        run.rewritten_sql = Some(prepared.sql.clone());
+    }
+    let sql = prepared.sql;
     if !opts.execute {
         let b = engine.query(&format!("EXPLAIN {sql}"))?;
         let plan = ResultSet::from_batches(&b, usize::MAX);

@@ -10,7 +10,7 @@ use duckdb::Connection;
 use serde::Serialize;
 
 /// What a streamed execution measured.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Streamed {
     /// Rows passed to the sink.
     pub rows: u64,
@@ -20,6 +20,9 @@ pub struct Streamed {
     pub total_ms: f64,
     /// The whole result was read (false when the sink stopped early).
     pub complete: bool,
+    /// What olap changed in the SQL and the SQL that ran, when it did (see
+    /// `query::rewrite`).
+    pub rewrite: Option<(String, String)>,
 }
 
 /// Runs `sql` and hands each batch to `sink` until the result ends or the
@@ -37,6 +40,7 @@ pub fn stream(
         first_rows_ms: None,
         total_ms: 0.0,
         complete: true,
+        rewrite: None,
     };
     for batch in stmt.stream_arrow([])? {
         let batch = batch?;

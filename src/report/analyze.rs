@@ -516,10 +516,18 @@ pub fn table(r: &Report, max_rows: usize) -> String {
         if first.latency_ms.is_none() {
             for run in &q.runs {
                 s.push_str(&format!(
-                    "\n{} ({}):\n{}\n\nplan:\n{}\n",
+                    "\n{} ({}):\n{}\n",
                     run.variant,
                     run.storage.name(),
-                    run.sql,
+                    run.sql
+                ));
+                if let (Some(note), Some(sql)) = (&run.rewrite, &run.rewritten_sql) {
+                    s.push_str(&format!(
+                        "\nrewritten: {note} (--rewrite off runs it as written):\n{sql}\n"
+                    ));
+                }
+                s.push_str(&format!(
+                    "\nplan:\n{}\n",
                     run.plan.clone().unwrap_or_default()
                 ));
             }
@@ -564,6 +572,11 @@ pub fn table(r: &Report, max_rows: usize) -> String {
                         human_count(*rows)
                     ));
                 }
+            }
+            if let Some(note) = &run.rewrite {
+                s.push_str(&format!(
+                    "rewritten: {note} (--rewrite off runs it as written)\n"
+                ));
             }
             s.push_str(&format!("{}\n", metrics_line(run)));
         }
@@ -617,6 +630,9 @@ pub fn markdown(r: &Report) -> String {
                 }
                 if let Some(line) = fact_view_line(run) {
                     s.push_str(&format!("fact view: {line}\n"));
+                }
+                if let Some(note) = &run.rewrite {
+                    s.push_str(&format!("rewritten: {note}\n"));
                 }
                 s.push_str("```\n");
             } else if let Some(plan) = &run.plan {

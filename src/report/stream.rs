@@ -103,9 +103,17 @@ impl<W: Write> JsonRows<W> {
         if !self.started {
             self.start(&ResultSet::default())?;
         }
+        let rewrite = match &s.rewrite {
+            Some((note, sql)) => format!(
+                ",\"rewrite\":{},\"rewritten_sql\":{}",
+                serde_json::to_string(note)?,
+                serde_json::to_string(sql)?
+            ),
+            None => String::new(),
+        };
         writeln!(
             self.out,
-            "],\"result_rows\":{},\"complete\":{},\"first_rows_ms\":{},\"latency_ms\":{}}}]}}]}}",
+            "],\"result_rows\":{},\"complete\":{},\"first_rows_ms\":{},\"latency_ms\":{}{rewrite}}}]}}]}}",
             s.rows,
             s.complete,
             serde_json::to_string(&s.first_rows_ms)?,

@@ -714,7 +714,15 @@ fn adhoc_answers_agree_across_fact_views_and_pruning_is_read_from_the_plan() {
             .map(|q| (q["id"].as_str().unwrap().to_string(), q["runs"][0].clone()))
             .collect()
     };
-    let auto = by_id(&analyze(&["--suite", "adhoc", "--profile"]));
+    // As written: the view rule reads the join-first plans (rewritten
+    // SQL is covered by `rewritten_sql_answers_as_written`).
+    let auto = by_id(&analyze(&[
+        "--suite",
+        "adhoc",
+        "--profile",
+        "--rewrite",
+        "off",
+    ]));
     assert_eq!(auto.len(), 12);
     let fact_view = |id: &str| auto[id]["fact_view"].as_str().unwrap().to_string();
     assert_eq!(fact_view("adhoc_category_quarter"), "partitions");
@@ -749,7 +757,7 @@ fn adhoc_answers_agree_across_fact_views_and_pruning_is_read_from_the_plan() {
     let o = olap()
         .args(["analyze", "--data-dir"])
         .arg(fixture())
-        .args(["adhoc_region_q4", "--profile"])
+        .args(["adhoc_region_q4", "--profile", "--rewrite", "off"])
         .output()
         .unwrap();
     let text = stdout(&o);
@@ -759,5 +767,137 @@ fn adhoc_answers_agree_across_fact_views_and_pruning_is_read_from_the_plan() {
                 "fact view: one scan per partition (the fact table is joined before it is aggregated)"
             ),
         "{text}"
+    );
+}
+
+/// Eager aggregation (src/query/rewrite.rs): join-first SQL runs with the
+/// fact aggregated first when that is the same query, and answers with the
+/// same rows, column names and types as `--rewrite off`; partition pruning
+/// is still read from the plan of the SQL that ran; the report says what
+/// was changed.
+#[test]
+fn rewritten_sql_answers_as_written() {
+    let cases = [
+        (
+            "SELECT c.customer_id, c.segment, sum(f.revenue) AS revenue
+             FROM sales_fact f JOIN dim_customer c ON f.customer_key = c.customer_key
+             WHERE f.year = 2023
+             GROUP BY c.customer_id, c.segment
+             ORDER BY revenue DESC, c.customer_id LIMIT 10",
+            true,
+        ),
+        (
+            "SELECT g.region, f.quarter, count(*), sum(f.revenue) / count(f.revenue) AS mean,
+                    min(f.date), max(f.quantity)
+             FROM sales_fact f JOIN dim_geography g ON f.geo_key = g.geo_key
+             WHERE f.year = 2022
+             GROUP BY g.region, f.quarter ORDER BY g.region, f.quarter",
+            true,
+        ),
+        (
+            "SELECT t.month_name, pm.payment_type, sum(f.profit) AS profit, count(*) AS n
+             FROM sales_fact f
+             JOIN dim_time t ON f.time_key = t.time_key
+             JOIN dim_payment pm ON f.payment_key = pm.payment_key
+             WHERE f.date >= DATE '2022-03-01'
+             GROUP BY t.month_name, pm.payment_type ORDER BY 1, 2",
+            true,
+        ),
+        (
+            "SELECT pm.payment_type, sum(f.revenue) AS revenue
+             FROM sales_fact f
+             JOIN dim_time t ON f.time_key = t.time_key
+             JOIN dim_payment pm ON f.payment_key = pm.payment_key
+             WHERE t.is_holiday
+             GROUP BY pm.payment_type ORDER BY pm.payment_type",
+            false,
+        ),
+        (
+            "SELECT c.segment, count(DISTINCT f.product_key) AS products
+             FROM sales_fact f JOIN dim_customer c ON f.customer_key = c.customer_key
+             GROUP BY c.segment ORDER BY c.segment",
+            false,
+        ),
+    ];
+    for (sql, rewritten) in cases {
+        let on = analyze(&["--sql", sql]);
+        let off = analyze(&["--sql", sql, "--rewrite", "off"]);
+        let (a, b) = (&on["queries"][0]["runs"][0], &off["queries"][0]["runs"][0]);
+        assert_eq!(a.get("rewrite").is_some(), rewritten, "{sql}: {a}");
+        assert_eq!(a.get("rewritten_sql").is_some(), rewritten, "{sql}");
+        assert!(b.get("rewrite").is_none(), "{b}");
+        assert_eq!(a["columns"], b["columns"], "{sql}");
+        assert!(!result_text(a).is_empty(), "{sql}");
+        assert_eq!(result_text(a), result_text(b), "{sql}");
+    }
+    // The ad-hoc suite: the same answers either way; the shapes the rule
+    // takes are rewritten, the others run as written.
+    let by_id = |v: &Value| -> BTreeMap<String, Value> {
+        v["queries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| (q["id"].as_str().unwrap().to_string(), q["runs"][0].clone()))
+            .collect()
+    };
+    let on = by_id(&analyze(&["--suite", "adhoc", "--profile"]));
+    let off = by_id(&analyze(&[
+        "--suite",
+        "adhoc",
+        "--profile",
+        "--rewrite",
+        "off",
+    ]));
+    for (id, run) in &on {
+        assert_eq!(result_text(run), result_text(&off[id]), "{id}");
+    }
+    let rewritten: Vec<&str> = on
+        .iter()
+        .filter(|(_, r)| r.get("rewrite").is_some())
+        .map(|(id, _)| id.as_str())
+        .collect();
+    for id in [
+        "adhoc_top_customers",
+        "adhoc_category_quarter",
+        "adhoc_region_q4",
+    ] {
+        assert!(rewritten.contains(&id), "{id} not in {rewritten:?}");
+    }
+    for id in [
+        "adhoc_holiday_payments",
+        "adhoc_top_brands_europe",
+        "adhoc_distinct_customers",
+        "adhoc_current_category",
+        "adhoc_monthly_moving_average",
+    ] {
+        assert!(!rewritten.contains(&id), "{id} in {rewritten:?}");
+    }
+    for (id, scanned) in [("adhoc_category_quarter", 4), ("adhoc_region_q4", 1)] {
+        let p = &on[id]["profile"];
+        assert_eq!(p["partitions_scanned"], scanned, "{id}: {p}");
+        assert_eq!(p["partitions_total"], 12);
+    }
+    let o = olap()
+        .args(["analyze", "--data-dir"])
+        .arg(fixture())
+        .args(["adhoc_region_q4"])
+        .output()
+        .unwrap();
+    let note = "rewritten: eager aggregation: sales_fact aggregated by geo_key before the join to dim_geography (--rewrite off runs it as written)";
+    let plan = stdout(&o);
+    assert!(
+        plan.contains(note) && plan.contains("GROUP BY f.geo_key"),
+        "{plan}"
+    );
+    let o = olap()
+        .args(["analyze", "--data-dir"])
+        .arg(fixture())
+        .args(["adhoc_region_q4", "--profile"])
+        .output()
+        .unwrap();
+    let profiled = stdout(&o);
+    assert!(
+        profiled.contains(note) && profiled.contains("partitions: scanned 1 of 12 partitions"),
+        "{profiled}"
     );
 }

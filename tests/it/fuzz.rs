@@ -178,6 +178,7 @@ proptest! {
             memory_limit: None,
             load_into: None,
             fact_view: Default::default(),
+            rewrite: true,
         });
     }
 }

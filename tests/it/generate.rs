@@ -19,6 +19,7 @@ fn engine(dir: &std::path::Path, storage: FileFormat) -> Engine {
         memory_limit: None,
         load_into: None,
         fact_view: Default::default(),
+        rewrite: true,
     })
     .unwrap()
 }

@@ -1,0 +1,809 @@
+//! Eager aggregation: a user's "join the dimensions, then aggregate" query
+//! rewritten to aggregate `sales_fact` by its foreign keys first and join the
+//! dimensions to those partial aggregates (the shape the catalog's SQL is
+//! written in by hand; Yan and Larson, "Eager Aggregation and Lazy
+//! Aggregation", VLDB 1995). DuckDB does not do this itself.
+//!
+//! The query is parsed by DuckDB (`json_serialize_sql`), matched and changed
+//! as its parse tree, and turned back into SQL by DuckDB
+//! (`json_deserialize_sql`), so nothing here parses SQL. Only a shape that is
+//! provably the same query is touched:
+//! - one `SELECT … GROUP BY` (no CTE, HAVING, QUALIFY, GROUPING SETS) over
+//!   `sales_fact` and dimensions joined by INNER joins, each on
+//!   `fact.<key> = dim.<key>`, its key;
+//! - aggregates `sum`, `count`, `count(*)`, `min`, `max` over fact columns
+//!   only (no DISTINCT, FILTER or ORDER BY in them), no other aggregate and
+//!   no window, subquery or `*`;
+//! - WHERE conditions on fact columns only (they move into the fact's
+//!   aggregate). A condition on a dimension keeps the join first: the join
+//!   then filters the fact scan (DuckDB turns the dimension's keys into a
+//!   filter that skips row groups), which no partial aggregate can.
+//!
+//! Sums of partial sums, sums of partial counts and min/max of partial
+//! min/max equal the originals whether or not a dimension key repeats, and
+//! an INNER join drops the same fact rows either way. Output names and types
+//! are kept (a count's sum is cast back to BIGINT; unnamed columns get the
+//! name DuckDB gave them).
+//!
+//! It is done only when it pays (see [`Stats::worth_it`]): measured at 10M
+//! rows, `adhoc_top_customers` 416 → 272 ms, revenue by category and quarter
+//! 56 → 47 ms, while revenue by the 3 customer segments went 128 → 239 ms
+//! (a million partial groups instead of 3 hash-table entries), so that one is
+//! left alone.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::Result;
+use chrono::Datelike;
+use duckdb::Connection;
+use serde_json::{Value, json};
+
+use crate::model::{PartitionKey, Table};
+use crate::storage::manifest::Manifest;
+
+/// A query as it will run, and what olap changed in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewrite {
+    pub sql: String,
+    pub note: String,
+}
+
+/// Partial aggregates up to this many groups fit a hash table the CPU caches
+/// hold: eager aggregation is then cheaper than aggregating the join's rows.
+const CACHED_GROUPS: u64 = 1 << 16;
+
+/// Past [`CACHED_GROUPS`], the partial aggregate must fold at least this many
+/// fact rows into each group on average.
+const MIN_ROWS_PER_GROUP: u64 = 4;
+
+/// Sizes the rule needs, from the manifest.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    fact_rows: u64,
+    years: u64,
+    dim_rows: BTreeMap<Table, u64>,
+}
+
+impl Stats {
+    pub fn from_manifest(m: &Manifest) -> Stats {
+        let dim_rows = Table::ALL
+            .into_iter()
+            .filter(|t| !t.is_fact())
+            .map(|t| (t, m.table(t).map_or(u64::MAX, |e| e.rows)))
+            .collect();
+        let years = (m.spec.end.year() - m.spec.start.year() + 1).max(1) as u64;
+        Stats {
+            fact_rows: m.spec.rows,
+            years,
+            dim_rows,
+        }
+    }
+
+    /// Distinct values a fact column can hold at most.
+    fn cardinality(&self, column: &str) -> u64 {
+        match column {
+            "year" => self.years,
+            "quarter" => 4,
+            "month" => 12,
+            "date" | "time_key" => self.dim_rows[&Table::DimTime],
+            c => dim_keyed_by(c).map_or(self.fact_rows, |t| self.dim_rows[&t]),
+        }
+    }
+
+    /// Whether aggregating the fact by `keys` first is the cheaper plan: the
+    /// partial groups are few (a cached hash table), or they are no more
+    /// than the query's own groups (it groups by a column unique in a
+    /// dimension joined by one of the keys, so the join-first plan
+    /// aggregates as many groups with wider keys) and each folds several
+    /// fact rows.
+    fn worth_it(&self, keys: &BTreeSet<String>, groups_unique_in: &[Table]) -> bool {
+        let bound = keys
+            .iter()
+            .fold(1u64, |b, k| b.saturating_mul(self.cardinality(k)));
+        bound <= CACHED_GROUPS
+            || (bound.saturating_mul(MIN_ROWS_PER_GROUP) <= self.fact_rows
+                && groups_unique_in
+                    .iter()
+                    .any(|t| keys.contains(t.schema().field(0).name())))
+    }
+}
+
+/// The dimension whose key (its first column) a fact column is.
+fn dim_keyed_by(column: &str) -> Option<Table> {
+    Table::ALL
+        .into_iter()
+        .find(|t| !t.is_fact() && t.schema().field(0).name() == column)
+}
+
+/// Columns that identify a dimension's row (its key, and a natural id where
+/// the dimension keeps one row per id).
+fn unique_columns(t: Table) -> &'static [&'static str] {
+    match t {
+        Table::DimTime => &["time_key", "date"],
+        Table::DimGeography => &["geo_key"],
+        Table::DimProduct => &["product_key"],
+        Table::DimCustomer => &["customer_key", "customer_id"],
+        Table::DimPayment => &["payment_key"],
+        Table::SalesFact => &[],
+    }
+}
+
+fn columns(t: Table) -> Vec<String> {
+    let mut cols: Vec<String> = t
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    if t.is_fact() {
+        cols.extend(PartitionKey::ALL.iter().map(|k| k.name().to_string()));
+    }
+    cols
+}
+
+/// `sql` with eager aggregation when its shape allows it and [`Stats`] say
+/// it pays, else `None`. Errors are DuckDB's on its own functions; SQL that
+/// does not parse is left for its run to report.
+pub fn eager_aggregation(conn: &Connection, sql: &str, stats: &Stats) -> Result<Option<Rewrite>> {
+    let ast: String = conn.query_row("SELECT json_serialize_sql(?)", [sql], |r| r.get(0))?;
+    let mut ast: Value = serde_json::from_str(&ast)?;
+    if ast["error"] != Value::Bool(false) {
+        return Ok(None);
+    }
+    let Some([statement]) = ast["statements"].as_array().map(Vec::as_slice) else {
+        return Ok(None);
+    };
+    let aggregates = aggregate_names(conn)?;
+    let Some((mut node, note)) = rewrite_select(&statement["node"], &aggregates, stats) else {
+        return Ok(None);
+    };
+    // Unnamed output columns keep the names DuckDB gives the original.
+    let columns = describe(conn, sql)?;
+    let items = node["select_list"]
+        .as_array_mut()
+        .expect("checked a select list");
+    if items.len() != columns.len() {
+        return Ok(None);
+    }
+    for (item, (name, _)) in items.iter_mut().zip(&columns) {
+        if item["alias"].as_str().is_none_or(str::is_empty) {
+            item["alias"] = Value::String(name.clone());
+        }
+    }
+    ast["statements"][0]["node"] = node;
+    let rewritten: String = conn.query_row(
+        "SELECT json_deserialize_sql(?::JSON)",
+        [ast.to_string()],
+        |r| r.get(0),
+    )?;
+    // The rewrite must bind to the same columns, names and types.
+    if describe(conn, &rewritten)? != columns {
+        anyhow::bail!("the rewrite of this SQL binds to other columns: {rewritten}");
+    }
+    Ok(Some(Rewrite {
+        sql: rewritten,
+        note,
+    }))
+}
+
+/// The result columns `sql` binds to: names and types.
+fn describe(conn: &Connection, sql: &str) -> Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare(&format!("DESCRIBE {sql}"))?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// DuckDB's aggregate function names.
+fn aggregate_names(conn: &Connection) -> Result<BTreeSet<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT DISTINCT lower(function_name) FROM duckdb_functions() WHERE function_type = 'aggregate'",
+    )?;
+    let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    Ok(names.collect::<Result<_, _>>()?)
+}
+
+/// A table in the FROM clause.
+struct Leaf {
+    table: Table,
+    alias: String,
+}
+
+/// What a column reference names.
+#[derive(Debug, Clone, PartialEq)]
+enum Ref {
+    Fact(String),
+    Dim(usize, String),
+    /// No table column: a select-list alias (ORDER BY may use those).
+    Other,
+}
+
+struct Scope<'a> {
+    leaves: &'a [Leaf],
+    aggregates: &'a BTreeSet<String>,
+}
+
+impl Scope<'_> {
+    fn resolve(&self, colref: &Value) -> Option<Ref> {
+        let names: Vec<&str> = colref["column_names"]
+            .as_array()?
+            .iter()
+            .map(Value::as_str)
+            .collect::<Option<_>>()?;
+        let has = |l: &Leaf, c: &str| columns(l.table).iter().any(|x| x.eq_ignore_ascii_case(c));
+        let to_ref = |i: usize, c: &str| {
+            let c = c.to_ascii_lowercase();
+            if self.leaves[i].table.is_fact() {
+                Ref::Fact(c)
+            } else {
+                Ref::Dim(i, c)
+            }
+        };
+        match names.as_slice() {
+            [c] => {
+                let found: Vec<usize> = (0..self.leaves.len())
+                    .filter(|&i| has(&self.leaves[i], c))
+                    .collect();
+                match found.as_slice() {
+                    [] => Some(Ref::Other),
+                    [i] => Some(to_ref(*i, c)),
+                    _ => None,
+                }
+            }
+            [t, c] => {
+                let i = self
+                    .leaves
+                    .iter()
+                    .position(|l| l.alias.eq_ignore_ascii_case(t))?;
+                has(&self.leaves[i], c).then(|| to_ref(i, c))
+            }
+            _ => None,
+        }
+    }
+
+    fn is_aggregate(&self, e: &Value) -> bool {
+        e["class"] == "FUNCTION"
+            && e["function_name"]
+                .as_str()
+                .is_some_and(|n| self.aggregates.contains(&n.to_ascii_lowercase()))
+    }
+
+    /// Checks `e` (a whole expression outside any aggregate) and notes the
+    /// references it makes outside aggregates; aggregates it contains must
+    /// be ones [`partial`] handles. `None`: not a shape this rewrites.
+    fn check(&self, e: &Value, refs: &mut Vec<Ref>, aggs_allowed: bool) -> Option<()> {
+        match e {
+            Value::Array(xs) => xs
+                .iter()
+                .try_for_each(|x| self.check(x, refs, aggs_allowed)),
+            Value::Object(o) => {
+                if let Some(class) = o.get("class").and_then(Value::as_str) {
+                    const PLAIN: [&str; 9] = [
+                        "COLUMN_REF",
+                        "CONSTANT",
+                        "FUNCTION",
+                        "COMPARISON",
+                        "CONJUNCTION",
+                        "OPERATOR",
+                        "CAST",
+                        "CASE",
+                        "BETWEEN",
+                    ];
+                    if class == "TYPE" {
+                        return Some(());
+                    }
+                    if !PLAIN.contains(&class) {
+                        return None;
+                    }
+                    if class == "COLUMN_REF" {
+                        refs.push(self.resolve(e)?);
+                        return Some(());
+                    }
+                    if self.is_aggregate(e) {
+                        return (aggs_allowed && self.partial_ok(e)).then_some(());
+                    }
+                }
+                o.values()
+                    .try_for_each(|v| self.check(v, refs, aggs_allowed))
+            }
+            _ => Some(()),
+        }
+    }
+
+    /// An aggregate this can split: sum/count/min/max of fact columns.
+    fn partial_ok(&self, e: &Value) -> bool {
+        let name = e["function_name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if !["sum", "count", "count_star", "min", "max"].contains(&name.as_str())
+            || e["distinct"] != Value::Bool(false)
+            || !e["filter"].is_null()
+            || e["order_bys"]["orders"]
+                .as_array()
+                .is_some_and(|o| !o.is_empty())
+            || e["export_state"] == Value::Bool(true)
+            || !e["schema"].as_str().unwrap_or_default().is_empty()
+        {
+            return false;
+        }
+        let mut refs = Vec::new();
+        self.check(&e["arguments"], &mut refs, false).is_some()
+            && refs.iter().all(|r| matches!(r, Ref::Fact(_)))
+    }
+}
+
+/// The INNER-join tree's tables and its join conditions.
+fn collect_from(t: &Value, leaves: &mut Vec<Leaf>, conditions: &mut Vec<Value>) -> Option<()> {
+    match t["type"].as_str()? {
+        "BASE_TABLE" => {
+            let plain = |k: &str| t[k].as_str().is_none_or(str::is_empty);
+            if !plain("schema_name")
+                || !plain("catalog_name")
+                || !t["sample"].is_null()
+                || !t["at_clause"].is_null()
+                || t["column_name_alias"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty())
+            {
+                return None;
+            }
+            let name = t["table_name"].as_str()?;
+            let table = Table::from_name(&name.to_ascii_lowercase())?;
+            let alias = match t["alias"].as_str() {
+                Some(a) if !a.is_empty() => a.to_string(),
+                _ => name.to_string(),
+            };
+            leaves.push(Leaf { table, alias });
+            Some(())
+        }
+        "JOIN" => {
+            if t["join_type"] != "INNER"
+                || t["ref_type"] != "REGULAR"
+                || t["using_columns"].as_array().is_some_and(|u| !u.is_empty())
+                || t["condition"].is_null()
+                || !t["sample"].is_null()
+                || t["alias"].as_str().is_some_and(|a| !a.is_empty())
+            {
+                return None;
+            }
+            collect_from(&t["left"], leaves, conditions)?;
+            collect_from(&t["right"], leaves, conditions)?;
+            conditions.extend(conjuncts(&t["condition"]).into_iter().cloned());
+            Some(())
+        }
+        _ => None,
+    }
+}
+
+fn conjuncts(e: &Value) -> Vec<&Value> {
+    if e["class"] == "CONJUNCTION" && e["type"] == "CONJUNCTION_AND" {
+        e["children"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(conjuncts)
+            .collect()
+    } else if e.is_null() {
+        Vec::new()
+    } else {
+        vec![e]
+    }
+}
+
+/// The FROM tree with the fact's table replaced by `with`.
+fn replace_fact(t: &Value, with: &Value) -> Value {
+    match t["type"].as_str() {
+        Some("BASE_TABLE")
+            if t["table_name"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case("sales_fact")) =>
+        {
+            with.clone()
+        }
+        Some("JOIN") => {
+            let mut j = t.clone();
+            j["left"] = replace_fact(&t["left"], with);
+            j["right"] = replace_fact(&t["right"], with);
+            j
+        }
+        _ => t.clone(),
+    }
+}
+
+fn column_ref(table: &str, column: &str) -> Value {
+    json!({"class": "COLUMN_REF", "type": "COLUMN_REF", "alias": "", "column_names": [table, column]})
+}
+
+fn function(name: &str, args: Vec<Value>, alias: &str) -> Value {
+    json!({
+        "class": "FUNCTION", "type": "FUNCTION", "alias": alias, "function_name": name,
+        "schema": "", "catalog": "", "filter": null,
+        "order_bys": {"type": "ORDER_MODIFIER", "orders": []},
+        "distinct": false, "is_operator": false, "export_state": false,
+        "arguments": args.into_iter().map(|e| json!({"name": "", "expression": e})).collect::<Vec<_>>(),
+        "qualified_name": {"path": [name]},
+    })
+}
+
+/// Replaces each aggregate in `e` by its combination over a partial one
+/// (added to `partials`, shared by equal aggregates).
+fn combine(e: &Value, scope: &Scope, fact: &str, partials: &mut Vec<(Value, String)>) -> Value {
+    if scope.is_aggregate(e) {
+        let mut key = e.clone();
+        strip(&mut key);
+        let name = match partials.iter().position(|(k, _)| *k == key) {
+            Some(i) => partials[i].1.clone(),
+            None => {
+                let name = format!("__olap_partial_{}", partials.len());
+                partials.push((key, name.clone()));
+                name
+            }
+        };
+        let alias = e["alias"].as_str().unwrap_or_default();
+        let f = e["function_name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        return match f.as_str() {
+            "count" | "count_star" => json!({
+                "class": "CAST", "type": "OPERATOR_CAST", "alias": alias, "try_cast": false,
+                "child": function("sum", vec![column_ref(fact, &name)], ""),
+                "type_expr": {"class": "TYPE", "type": "TYPE", "alias": "", "catalog": "", "schema": "",
+                              "type_name": "BIGINT", "children": [], "qualified_name": {"path": ["BIGINT"]}},
+            }),
+            f => function(f, vec![column_ref(fact, &name)], alias),
+        };
+    }
+    match e {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), combine(v, scope, fact, partials)))
+                .collect(),
+        ),
+        Value::Array(xs) => Value::Array(
+            xs.iter()
+                .map(|x| combine(x, scope, fact, partials))
+                .collect(),
+        ),
+        v => v.clone(),
+    }
+}
+
+/// `e` without source positions and its own alias (equal aggregates compare equal).
+fn strip(e: &mut Value) {
+    match e {
+        Value::Object(o) => {
+            o.remove("query_location");
+            o.remove("query_location_length");
+            o.insert("alias".into(), Value::String(String::new()));
+            o.values_mut().for_each(strip);
+        }
+        Value::Array(xs) => xs.iter_mut().for_each(strip),
+        _ => {}
+    }
+}
+
+/// The rewritten SELECT node and a line on it, when `node` has the shape
+/// and the rule says it pays.
+fn rewrite_select(
+    node: &Value,
+    aggregates: &BTreeSet<String>,
+    stats: &Stats,
+) -> Option<(Value, String)> {
+    if node["type"] != "SELECT_NODE"
+        || node["cte_map"]["map"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty())
+        || node["aggregate_handling"] != "STANDARD_HANDLING"
+        || !node["having"].is_null()
+        || !node["qualify"].is_null()
+        || !node["sample"].is_null()
+    {
+        return None;
+    }
+    let groups = node["group_expressions"]
+        .as_array()
+        .filter(|g| !g.is_empty())?;
+    let all: Vec<Value> = (0..groups.len()).map(|i| json!(i)).collect();
+    if node["group_sets"] != json!([all]) {
+        return None;
+    }
+    let modifiers = node["modifiers"].as_array()?;
+    if modifiers.iter().any(|m| {
+        !matches!(
+            m["type"].as_str(),
+            Some("ORDER_MODIFIER" | "LIMIT_MODIFIER" | "DISTINCT_MODIFIER")
+        )
+    }) {
+        return None;
+    }
+    let mut leaves = Vec::new();
+    let mut conditions = Vec::new();
+    collect_from(&node["from_table"], &mut leaves, &mut conditions)?;
+    let fact = leaves.iter().position(|l| l.table.is_fact())?;
+    if leaves.iter().filter(|l| l.table.is_fact()).count() != 1 || leaves.len() < 2 {
+        return None;
+    }
+    let scope = Scope {
+        leaves: &leaves,
+        aggregates,
+    };
+    // Every dimension joined once, on its key.
+    let mut joined = vec![false; leaves.len()];
+    let mut keys = BTreeSet::new();
+    for c in &conditions {
+        if c["class"] != "COMPARISON" || c["type"] != "COMPARE_EQUAL" {
+            return None;
+        }
+        let sides = [&c["left"], &c["right"]];
+        if sides.iter().any(|s| s["class"] != "COLUMN_REF") {
+            return None;
+        }
+        let (Some(a), Some(b)) = (scope.resolve(sides[0]), scope.resolve(sides[1])) else {
+            return None;
+        };
+        let ((Ref::Fact(fk), Ref::Dim(d, pk)) | (Ref::Dim(d, pk), Ref::Fact(fk))) = (a, b) else {
+            return None;
+        };
+        if fk != pk || dim_keyed_by(&pk) != Some(leaves[d].table) || joined[d] {
+            return None;
+        }
+        joined[d] = true;
+        keys.insert(fk);
+    }
+    if (0..leaves.len()).any(|i| i != fact && !joined[i]) {
+        return None;
+    }
+    // WHERE: fact columns only; it moves into the partial aggregate.
+    let mut refs = Vec::new();
+    scope.check(&node["where_clause"], &mut refs, false)?;
+    if refs.iter().any(|r| !matches!(r, Ref::Fact(_))) {
+        return None;
+    }
+    // What the outer query reads of the fact outside aggregates becomes a
+    // key of the partial aggregate.
+    let mut outer = Vec::new();
+    scope.check(&node["select_list"], &mut outer, true)?;
+    scope.check(&node["group_expressions"], &mut outer, false)?;
+    let aliases: BTreeSet<String> = node["select_list"]
+        .as_array()?
+        .iter()
+        .filter_map(|i| i["alias"].as_str())
+        .filter(|a| !a.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    for m in modifiers {
+        let mut refs = Vec::new();
+        for o in m["orders"].as_array().into_iter().flatten() {
+            let e = &o["expression"];
+            // ORDER BY binds a bare name to a select-list alias first.
+            let bare = e["class"] == "COLUMN_REF"
+                && e["column_names"].as_array().is_some_and(|n| n.len() == 1)
+                && e["column_names"][0]
+                    .as_str()
+                    .is_some_and(|n| aliases.contains(&n.to_ascii_lowercase()));
+            if !bare {
+                scope.check(e, &mut refs, true)?;
+            }
+        }
+        for e in m["distinct_on_targets"].as_array().into_iter().flatten() {
+            scope.check(e, &mut refs, true)?;
+        }
+        for k in ["limit", "offset"] {
+            if !m[k].is_null() {
+                scope.check(&m[k], &mut refs, false)?;
+                if !refs.is_empty() {
+                    return None;
+                }
+            }
+        }
+        outer.extend(refs);
+    }
+    let mut groups_unique_in = Vec::new();
+    for r in outer {
+        match r {
+            Ref::Fact(c) => {
+                keys.insert(c);
+            }
+            Ref::Dim(d, c) => {
+                if unique_columns(leaves[d].table).contains(&c.as_str()) {
+                    groups_unique_in.push(leaves[d].table);
+                }
+            }
+            Ref::Other => return None,
+        }
+    }
+    if !stats.worth_it(&keys, &groups_unique_in) {
+        return None;
+    }
+    // The partial aggregate, under the fact table's name in the query.
+    let fact_alias = leaves[fact].alias.clone();
+    let mut partials = Vec::new();
+    let mut outer_node = node.clone();
+    outer_node["select_list"] = combine(&node["select_list"], &scope, &fact_alias, &mut partials);
+    outer_node["modifiers"] = combine(&node["modifiers"], &scope, &fact_alias, &mut partials);
+    outer_node["where_clause"] = Value::Null;
+    let key_refs: Vec<Value> = keys.iter().map(|k| column_ref(&fact_alias, k)).collect();
+    let mut inner = node.clone();
+    inner["modifiers"] = json!([]);
+    inner["select_list"] = Value::Array(
+        key_refs
+            .iter()
+            .cloned()
+            .chain(partials.iter().map(|(agg, name)| {
+                let mut a = agg.clone();
+                a["alias"] = Value::String(name.clone());
+                a
+            }))
+            .collect(),
+    );
+    inner["from_table"] = fact_table(&node["from_table"])?;
+    inner["group_expressions"] = Value::Array(key_refs);
+    inner["group_sets"] = json!([(0..keys.len()).collect::<Vec<_>>()]);
+    let subquery = json!({
+        "type": "SUBQUERY", "alias": fact_alias, "sample": null,
+        "subquery": {"node": inner, "named_param_map": []},
+        "column_name_alias": [],
+    });
+    outer_node["from_table"] = replace_fact(&node["from_table"], &subquery);
+    let dims: Vec<&str> = leaves
+        .iter()
+        .filter(|l| !l.table.is_fact())
+        .map(|l| l.table.name())
+        .collect();
+    let note = format!(
+        "eager aggregation: sales_fact aggregated by {} before the join to {}",
+        keys.iter().cloned().collect::<Vec<_>>().join(", "),
+        dims.join(", ")
+    );
+    Some((outer_node, note))
+}
+
+/// The fact table's node in a FROM tree.
+fn fact_table(t: &Value) -> Option<Value> {
+    match t["type"].as_str()? {
+        "BASE_TABLE" => t["table_name"]
+            .as_str()
+            .is_some_and(|n| n.eq_ignore_ascii_case("sales_fact"))
+            .then(|| t.clone()),
+        "JOIN" => fact_table(&t["left"]).or_else(|| fact_table(&t["right"])),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::sql_type;
+
+    /// Empty tables with the star schema's columns: enough to parse and bind.
+    fn conn() -> Connection {
+        let c = Connection::open_in_memory().unwrap();
+        for t in Table::ALL {
+            let cols: Vec<String> = columns(t)
+                .iter()
+                .map(|name| {
+                    let ty = t
+                        .schema()
+                        .field_with_name(name)
+                        .map_or("INTEGER".to_string(), |f| sql_type(f.data_type()));
+                    format!("{name} {ty}")
+                })
+                .collect();
+            c.execute_batch(&format!("CREATE TABLE {} ({})", t.name(), cols.join(", ")))
+                .unwrap();
+        }
+        c
+    }
+
+    /// 10M fact rows, 1M customers: the default data set's sizes.
+    fn stats() -> Stats {
+        let rows = [
+            (Table::DimTime, 1095),
+            (Table::DimGeography, 5000),
+            (Table::DimProduct, 13_479),
+            (Table::DimCustomer, 1_000_000),
+            (Table::DimPayment, 20),
+        ];
+        Stats {
+            fact_rows: 10_000_000,
+            years: 3,
+            dim_rows: rows.into_iter().collect(),
+        }
+    }
+
+    fn rewrite(sql: &str) -> Option<Rewrite> {
+        eager_aggregation(&conn(), sql, &stats()).unwrap()
+    }
+
+    #[test]
+    fn aggregates_the_fact_by_its_keys_before_the_join() {
+        let r = rewrite(
+            "SELECT c.customer_id, c.segment, sum(f.revenue) AS revenue
+             FROM sales_fact f JOIN dim_customer c ON f.customer_key = c.customer_key
+             WHERE f.year = 2023
+             GROUP BY c.customer_id, c.segment
+             ORDER BY revenue DESC, c.customer_id LIMIT 10",
+        )
+        .expect("rewritten");
+        assert_eq!(
+            r.note,
+            "eager aggregation: sales_fact aggregated by customer_key before the join to dim_customer"
+        );
+        let sql = r.sql.to_lowercase();
+        assert!(
+            sql.contains("group by f.customer_key")
+                && sql.contains("sum(f.__olap_partial_0)")
+                && sql.contains("(f.\"year\" = 2023)")
+                && sql.ends_with("limit 10"),
+            "{}",
+            r.sql
+        );
+    }
+
+    #[test]
+    fn counts_stay_bigint_and_unnamed_columns_keep_their_names() {
+        let c = conn();
+        let sql = "SELECT g.region, f.quarter, count(*), sum(f.revenue) / count(f.revenue) AS mean, min(f.date), max(f.quantity)
+                   FROM sales_fact f JOIN dim_geography g ON f.geo_key = g.geo_key
+                   GROUP BY g.region, f.quarter ORDER BY sum(f.revenue) DESC";
+        let r = eager_aggregation(&c, sql, &stats())
+            .unwrap()
+            .expect("rewritten");
+        assert_eq!(describe(&c, &r.sql).unwrap(), describe(&c, sql).unwrap());
+        assert!(r.sql.contains("CAST(sum(f.__olap_partial_"), "{}", r.sql);
+        assert!(r.note.contains("geo_key, quarter"), "{}", r.note);
+    }
+
+    #[test]
+    fn several_dimensions_and_unqualified_columns() {
+        let r = rewrite(
+            "SELECT month_name, payment_type, sum(revenue) AS revenue
+             FROM sales_fact
+             JOIN dim_time ON sales_fact.time_key = dim_time.time_key
+             JOIN dim_payment ON dim_payment.payment_key = sales_fact.payment_key
+             WHERE sales_fact.year = 2022 AND sales_fact.quarter IN (1, 2)
+             GROUP BY month_name, payment_type",
+        )
+        .expect("rewritten");
+        assert_eq!(
+            r.note,
+            "eager aggregation: sales_fact aggregated by payment_key, time_key before the join to dim_time, dim_payment"
+        );
+    }
+
+    /// Shapes that are not the same query after the rewrite, or that it
+    /// would slow down, are run as written.
+    #[test]
+    fn leaves_other_shapes_alone() {
+        let join = "FROM sales_fact f JOIN dim_customer c ON f.customer_key = c.customer_key";
+        for sql in [
+            // A filter on a dimension: the join filters the fact scan.
+            format!("SELECT c.customer_id, sum(f.revenue) {join} WHERE c.segment = 'Consumer' GROUP BY c.customer_id"),
+            // Few groups over a million partial ones: slower.
+            format!("SELECT c.segment, sum(f.revenue) {join} GROUP BY c.segment"),
+            // Aggregates that do not split, or read a dimension.
+            format!("SELECT c.customer_id, count(DISTINCT f.product_key) {join} GROUP BY c.customer_id"),
+            format!("SELECT c.customer_id, avg(f.revenue) {join} GROUP BY c.customer_id"),
+            format!("SELECT c.customer_id, count(c.segment) {join} GROUP BY c.customer_id"),
+            format!("SELECT c.customer_id, sum(f.revenue) FILTER (WHERE f.quantity > 1) {join} GROUP BY c.customer_id"),
+            // HAVING, a window, a subquery, a star, grouping sets.
+            format!("SELECT c.customer_id, sum(f.revenue) {join} GROUP BY c.customer_id HAVING sum(f.revenue) > 0"),
+            format!("SELECT c.customer_id, sum(f.revenue), rank() OVER (ORDER BY sum(f.revenue)) {join} GROUP BY c.customer_id"),
+            format!("SELECT c.customer_id, sum(f.revenue) {join} WHERE f.year = (SELECT max(year) FROM sales_fact) GROUP BY c.customer_id"),
+            format!("SELECT c.customer_id, count(*) {join} GROUP BY ROLLUP (c.customer_id)"),
+            // Outer joins, a join off the dimension's key, a dimension twice.
+            "SELECT c.customer_id, sum(f.revenue) FROM sales_fact f LEFT JOIN dim_customer c ON f.customer_key = c.customer_key GROUP BY c.customer_id".to_string(),
+            "SELECT c.customer_id, sum(f.revenue) FROM sales_fact f JOIN dim_customer c ON f.geo_key = c.home_geo_key GROUP BY c.customer_id".to_string(),
+            "SELECT cur.category, sum(f.revenue) FROM sales_fact f JOIN dim_product p ON f.product_key = p.product_key JOIN dim_product cur ON cur.product_id = p.product_id AND cur.is_current GROUP BY cur.category".to_string(),
+            "SELECT g.region, sum(f.revenue) FROM sales_fact f JOIN dim_geography g USING (geo_key) GROUP BY g.region".to_string(),
+            // No join, no GROUP BY, several statements, not SQL at all.
+            "SELECT year, sum(revenue) FROM sales_fact GROUP BY year".to_string(),
+            format!("SELECT sum(f.revenue) {join}"),
+            "SELECT 1; SELECT 2".to_string(),
+            "SELEKT nonsense".to_string(),
+        ] {
+            assert_eq!(rewrite(&sql), None, "{sql}");
+        }
+    }
+}
