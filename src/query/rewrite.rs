@@ -153,8 +153,17 @@ pub fn eager_aggregation(conn: &Connection, sql: &str, stats: &Stats) -> Result<
     let Some([statement]) = ast["statements"].as_array().map(Vec::as_slice) else {
         return Ok(None);
     };
+    // Only a grouped SELECT can take the rewrite: others need no more work.
+    let node = &statement["node"];
+    if node["type"] != "SELECT_NODE"
+        || node["group_expressions"]
+            .as_array()
+            .is_none_or(|g| g.is_empty())
+    {
+        return Ok(None);
+    }
     let aggregates = aggregate_names(conn)?;
-    let Some((mut node, note)) = rewrite_select(&statement["node"], &aggregates, stats) else {
+    let Some((mut node, note)) = rewrite_select(&statement["node"], aggregates, stats) else {
         return Ok(None);
     };
     // Unnamed output columns keep the names DuckDB gives the original.
@@ -193,13 +202,19 @@ fn describe(conn: &Connection, sql: &str) -> Result<Vec<(String, String)>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// DuckDB's aggregate function names.
-fn aggregate_names(conn: &Connection) -> Result<BTreeSet<String>> {
+/// DuckDB's aggregate function names: fixed for the build, so read once
+/// per process (listing every function takes tens of milliseconds).
+fn aggregate_names(conn: &Connection) -> Result<&'static BTreeSet<String>> {
+    static NAMES: std::sync::OnceLock<BTreeSet<String>> = std::sync::OnceLock::new();
+    if let Some(names) = NAMES.get() {
+        return Ok(names);
+    }
     let mut stmt = conn.prepare(
         "SELECT DISTINCT lower(function_name) FROM duckdb_functions() WHERE function_type = 'aggregate'",
     )?;
     let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    Ok(names.collect::<Result<_, _>>()?)
+    let names = names.collect::<Result<_, _>>()?;
+    Ok(NAMES.get_or_init(|| names))
 }
 
 /// A table in the FROM clause.
