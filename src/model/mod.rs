@@ -126,6 +126,22 @@ impl Table {
         self == Table::SalesFact
     }
 
+    /// The columns a query over the engine's view of the table can name:
+    /// the stored ones, and for the fact table its partition columns (year,
+    /// quarter, month), which the view adds whatever the layout.
+    pub fn view_columns(self) -> Vec<String> {
+        let mut cols: Vec<String> = self
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        if self.is_fact() {
+            cols.extend(PartitionKey::ALL.iter().map(|k| k.name().to_string()));
+        }
+        cols
+    }
+
     /// The schema of the table as stored in files. For `sales_fact` the Hive
     /// partition columns (year, quarter, month) are not in the files: they live
     /// in directory names and the query layer adds them back.

@@ -641,21 +641,16 @@ fn choose_from_plan(batches: &[RecordBatch]) -> FactViewUse {
     /// Column names: the fact view's, each dimension's, and dim_time's.
     type Columns = (Vec<String>, Vec<Vec<String>>, Vec<String>);
     static COLUMNS: LazyLock<Columns> = LazyLock::new(|| {
-        let names = |t: &Table| -> Vec<String> {
-            t.schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .collect()
-        };
-        let mut fact = names(&Table::SalesFact);
-        fact.extend(PartitionKey::ALL.iter().map(|k| k.name().to_string()));
         let dims = Table::ALL
-            .iter()
+            .into_iter()
             .filter(|t| !t.is_fact())
-            .map(names)
+            .map(Table::view_columns)
             .collect();
-        (fact, dims, names(&Table::DimTime))
+        (
+            Table::SalesFact.view_columns(),
+            dims,
+            Table::DimTime.view_columns(),
+        )
     });
     let (fact, dims, time) = &*COLUMNS;
     let has = |cols: &[String], c: &str| cols.iter().any(|f| f == c);

@@ -38,7 +38,7 @@ use chrono::Datelike;
 use duckdb::Connection;
 use serde_json::{Value, json};
 
-use crate::model::{PartitionKey, Table};
+use crate::model::Table;
 use crate::storage::manifest::Manifest;
 
 /// A query as it will run, and what olap changed in it.
@@ -128,17 +128,16 @@ fn unique_columns(t: Table) -> &'static [&'static str] {
     }
 }
 
-fn columns(t: Table) -> Vec<String> {
-    let mut cols: Vec<String> = t
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    if t.is_fact() {
-        cols.extend(PartitionKey::ALL.iter().map(|k| k.name().to_string()));
-    }
-    cols
+/// Each table's [`Table::view_columns`], built once.
+fn columns(t: Table) -> &'static [String] {
+    static COLUMNS: std::sync::LazyLock<BTreeMap<Table, Vec<String>>> =
+        std::sync::LazyLock::new(|| {
+            Table::ALL
+                .into_iter()
+                .map(|t| (t, t.view_columns()))
+                .collect()
+        });
+    &COLUMNS[&t]
 }
 
 /// `sql` with eager aggregation when its shape allows it and [`Stats`] say

@@ -700,23 +700,35 @@ fn adhoc_results_stream_and_the_display_stops_at_its_rows() {
     );
 }
 
+/// The first run of each query in an `analyze --format json` report, by id.
+fn runs_by_id(v: &Value) -> BTreeMap<String, Value> {
+    v["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| (q["id"].as_str().unwrap().to_string(), q["runs"][0].clone()))
+        .collect()
+}
+
+/// The partition-filtered ad-hoc questions' profiles report their pruning
+/// (4 of 12 partitions for a year, 1 for a quarter).
+fn assert_adhoc_pruned(runs: &BTreeMap<String, Value>, how: &str) {
+    for (id, scanned) in [("adhoc_category_quarter", 4), ("adhoc_region_q4", 1)] {
+        let p = &runs[id]["profile"];
+        assert_eq!(p["partitions_scanned"], scanned, "{id} under {how}: {p}");
+        assert_eq!(p["partitions_total"], 12);
+    }
+}
+
 /// The ad-hoc suite under each fact view: the same answers; under `auto`
 /// the view follows the plan (join first → one scan per partition,
 /// aggregate first → one scan of all files); partition filters are
 /// reported as pruning whichever view reads them.
 #[test]
 fn adhoc_answers_agree_across_fact_views_and_pruning_is_read_from_the_plan() {
-    let by_id = |v: &Value| -> BTreeMap<String, Value> {
-        v["queries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|q| (q["id"].as_str().unwrap().to_string(), q["runs"][0].clone()))
-            .collect()
-    };
     // As written: the view rule reads the join-first plans (rewritten
     // SQL is covered by `rewritten_sql_answers_as_written`).
-    let auto = by_id(&analyze(&[
+    let auto = runs_by_id(&analyze(&[
         "--suite",
         "adhoc",
         "--profile",
@@ -732,7 +744,7 @@ fn adhoc_answers_agree_across_fact_views_and_pruning_is_read_from_the_plan() {
     // date-ordered row groups, so one scan of all files.
     assert_eq!(fact_view("adhoc_holiday_payments"), "files");
     for mode in ["partitions", "files"] {
-        let forced = by_id(&analyze(&[
+        let forced = runs_by_id(&analyze(&[
             "--suite",
             "adhoc",
             "--profile",
@@ -747,11 +759,7 @@ fn adhoc_answers_agree_across_fact_views_and_pruning_is_read_from_the_plan() {
                 "{id} under {mode}"
             );
         }
-        for (id, scanned) in [("adhoc_category_quarter", 4), ("adhoc_region_q4", 1)] {
-            let p = &forced[id]["profile"];
-            assert_eq!(p["partitions_scanned"], scanned, "{id} under {mode}: {p}");
-            assert_eq!(p["partitions_total"], 12);
-        }
+        assert_adhoc_pruned(&forced, mode);
     }
     // The text report says which view read the fact table, and why.
     let o = olap()
@@ -832,16 +840,8 @@ fn rewritten_sql_answers_as_written() {
     }
     // The ad-hoc suite: the same answers either way; the shapes the rule
     // takes are rewritten, the others run as written.
-    let by_id = |v: &Value| -> BTreeMap<String, Value> {
-        v["queries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|q| (q["id"].as_str().unwrap().to_string(), q["runs"][0].clone()))
-            .collect()
-    };
-    let on = by_id(&analyze(&["--suite", "adhoc", "--profile"]));
-    let off = by_id(&analyze(&[
+    let on = runs_by_id(&analyze(&["--suite", "adhoc", "--profile"]));
+    let off = runs_by_id(&analyze(&[
         "--suite",
         "adhoc",
         "--profile",
@@ -872,11 +872,7 @@ fn rewritten_sql_answers_as_written() {
     ] {
         assert!(!rewritten.contains(&id), "{id} in {rewritten:?}");
     }
-    for (id, scanned) in [("adhoc_category_quarter", 4), ("adhoc_region_q4", 1)] {
-        let p = &on[id]["profile"];
-        assert_eq!(p["partitions_scanned"], scanned, "{id}: {p}");
-        assert_eq!(p["partitions_total"], 12);
-    }
+    assert_adhoc_pruned(&on, "--rewrite auto");
     let o = olap()
         .args(["analyze", "--data-dir"])
         .arg(fixture())
