@@ -93,8 +93,6 @@ pub struct Engine {
     /// How each SQL text runs (its rewrite and fact view), decided once:
     /// the data set cannot change while the engine holds its snapshot.
     choices: Mutex<HashMap<String, Prepared>>,
-    /// Table sizes the rewrite rule reads.
-    stats: super::rewrite::Stats,
     /// The fact view in place on `conn`.
     current: Mutex<FactView>,
 }
@@ -381,7 +379,6 @@ impl Engine {
             let files_view = (partitions != files).then_some(files);
             (Some(partitions), files_view)
         };
-        let stats = super::rewrite::Stats::from_manifest(&manifest);
         let engine = Engine {
             conn,
             manifest,
@@ -390,7 +387,6 @@ impl Engine {
             _snapshot: snapshot,
             files_view,
             choices: Mutex::new(HashMap::new()),
-            stats,
             current: Mutex::new(FactView::Partitions),
         };
         match fact_partitions {
@@ -544,7 +540,8 @@ impl Engine {
         // A rewrite that fails to build (DuckDB cannot parse or bind the
         // SQL) leaves the SQL as written; its own run reports errors.
         let rewrite = if self.config.rewrite {
-            super::rewrite::eager_aggregation(conn, sql, &self.stats).unwrap_or_else(|e| {
+            let stats = super::rewrite::Stats::from_manifest(&self.manifest);
+            super::rewrite::eager_aggregation(conn, sql, &stats).unwrap_or_else(|e| {
                 tracing::debug!("no rewrite: {e:#}");
                 None
             })
