@@ -12,8 +12,9 @@
 //!   `sales_fact` and dimensions joined by INNER joins, each on
 //!   `fact.<key> = dim.<key>`, its key;
 //! - aggregates `sum`, `count`, `count(*)`, `min`, `max` over fact columns
-//!   only (no DISTINCT, FILTER or ORDER BY in them), no other aggregate and
-//!   no window, subquery or `*`;
+//!   only (no DISTINCT, FILTER or ORDER BY in them), no other aggregate, no
+//!   macro (`json_group_array` is an aggregate inside one; the kinds are in
+//!   src/query/function_kinds.txt) and no window, subquery or `*`;
 //! - WHERE conditions on fact columns only (they move into the fact's
 //!   aggregate). A condition on a dimension keeps the join first: the join
 //!   then filters the fact scan (DuckDB turns the dimension's keys into a
@@ -161,8 +162,7 @@ pub fn eager_aggregation(conn: &Connection, sql: &str, stats: &Stats) -> Result<
     {
         return Ok(None);
     }
-    let aggregates = aggregate_names(conn)?;
-    let Some((mut node, note)) = rewrite_select(&statement["node"], aggregates, stats) else {
+    let Some((mut node, note)) = rewrite_select(&statement["node"], stats) else {
         return Ok(None);
     };
     // Unnamed output columns keep the names DuckDB gives the original.
@@ -201,19 +201,41 @@ fn describe(conn: &Connection, sql: &str) -> Result<Vec<(String, String)>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// DuckDB's aggregate function names: fixed for the build, so read once
-/// per process (listing every function takes tens of milliseconds).
-fn aggregate_names(conn: &Connection) -> Result<&'static BTreeSet<String>> {
-    static NAMES: std::sync::OnceLock<BTreeSet<String>> = std::sync::OnceLock::new();
-    if let Some(names) = NAMES.get() {
-        return Ok(names);
-    }
-    let mut stmt = conn.prepare(
-        "SELECT DISTINCT lower(function_name) FROM duckdb_functions() WHERE function_type = 'aggregate'",
-    )?;
-    let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    let names = names.collect::<Result<_, _>>()?;
-    Ok(NAMES.get_or_init(|| names))
+/// What a function name is to DuckDB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A scalar function only: a value per row.
+    Scalar,
+    Aggregate,
+    /// A macro (`json_group_array` and `geomean` are aggregates inside),
+    /// or anything else: the rewrite cannot tell what it does.
+    Other,
+}
+
+/// DuckDB's functions that are not plain scalar functions, for the DuckDB
+/// this build links (listing them from `duckdb_functions()` at run time
+/// costs 15-30 ms, more than many queries; a test checks the two agree).
+const FUNCTION_KINDS: &str = include_str!("function_kinds.txt");
+
+/// The kind of a function name (lower case): names not listed are scalar.
+fn kind_of(name: &str) -> Kind {
+    static KINDS: std::sync::LazyLock<BTreeMap<&'static str, Kind>> =
+        std::sync::LazyLock::new(|| {
+            FUNCTION_KINDS
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| l.split_once(' '))
+                .map(|(kind, name)| {
+                    let kind = if kind == "aggregate" {
+                        Kind::Aggregate
+                    } else {
+                        Kind::Other
+                    };
+                    (name, kind)
+                })
+                .collect()
+        });
+    KINDS.get(name).copied().unwrap_or(Kind::Scalar)
 }
 
 /// A table in the FROM clause.
@@ -233,7 +255,6 @@ enum Ref {
 
 struct Scope<'a> {
     leaves: &'a [Leaf],
-    aggregates: &'a BTreeSet<String>,
 }
 
 impl Scope<'_> {
@@ -274,11 +295,20 @@ impl Scope<'_> {
         }
     }
 
+    /// The kind of function `e` calls (`None`: not a function call).
+    fn kind(&self, e: &Value) -> Option<Kind> {
+        if e["class"] != "FUNCTION" {
+            return None;
+        }
+        let plain = |k: &str| e[k].as_str().is_none_or(str::is_empty);
+        if !plain("schema") || !plain("catalog") {
+            return Some(Kind::Other);
+        }
+        Some(kind_of(&e["function_name"].as_str()?.to_ascii_lowercase()))
+    }
+
     fn is_aggregate(&self, e: &Value) -> bool {
-        e["class"] == "FUNCTION"
-            && e["function_name"]
-                .as_str()
-                .is_some_and(|n| self.aggregates.contains(&n.to_ascii_lowercase()))
+        self.kind(e) == Some(Kind::Aggregate)
     }
 
     /// Checks `e` (a whole expression outside any aggregate) and notes the
@@ -312,8 +342,12 @@ impl Scope<'_> {
                         refs.push(self.resolve(e)?);
                         return Some(());
                     }
-                    if self.is_aggregate(e) {
-                        return (aggs_allowed && self.partial_ok(e)).then_some(());
+                    match self.kind(e) {
+                        Some(Kind::Aggregate) => {
+                            return (aggs_allowed && self.partial_ok(e)).then_some(());
+                        }
+                        Some(Kind::Other) => return None,
+                        Some(Kind::Scalar) | None => {}
                     }
                 }
                 o.values()
@@ -499,11 +533,7 @@ fn strip(e: &mut Value) {
 
 /// The rewritten SELECT node and a line on it, when `node` has the shape
 /// and the rule says it pays.
-fn rewrite_select(
-    node: &Value,
-    aggregates: &BTreeSet<String>,
-    stats: &Stats,
-) -> Option<(Value, String)> {
+fn rewrite_select(node: &Value, stats: &Stats) -> Option<(Value, String)> {
     if node["type"] != "SELECT_NODE"
         || node["cte_map"]["map"]
             .as_array()
@@ -538,10 +568,7 @@ fn rewrite_select(
     if leaves.iter().filter(|l| l.table.is_fact()).count() != 1 || leaves.len() < 2 {
         return None;
     }
-    let scope = Scope {
-        leaves: &leaves,
-        aggregates,
-    };
+    let scope = Scope { leaves: &leaves };
     // Every dimension joined once, on its key.
     let mut joined = vec![false; leaves.len()];
     let mut keys = BTreeSet::new();
@@ -730,6 +757,35 @@ mod tests {
         eager_aggregation(&conn(), sql, &stats()).unwrap()
     }
 
+    /// The function kinds olap ships are the linked DuckDB's.
+    #[test]
+    fn function_kinds_match_duckdb() {
+        let c = Connection::open_in_memory().unwrap();
+        let mut stmt = c
+            .prepare(
+                "SELECT CASE WHEN t = 'aggregate' THEN 'aggregate' ELSE 'other' END || ' ' || n \
+                 FROM (SELECT lower(function_name) AS n, \
+                       string_agg(DISTINCT function_type, ',' ORDER BY function_type) AS t \
+                       FROM duckdb_functions() GROUP BY 1) \
+                 WHERE t NOT IN ('scalar', 'table', 'pragma', 'table_macro', 'pragma,table') \
+                 ORDER BY 1",
+            )
+            .unwrap();
+        let listed: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let shipped: Vec<&str> = FUNCTION_KINDS
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect();
+        assert_eq!(shipped, listed, "regenerate src/query/function_kinds.txt");
+        assert_eq!(kind_of("sum"), Kind::Aggregate);
+        assert_eq!(kind_of("json_group_array"), Kind::Other);
+        assert_eq!(kind_of("month"), Kind::Scalar);
+    }
+
     #[test]
     fn aggregates_the_fact_by_its_keys_before_the_join() {
         let r = rewrite(
@@ -800,6 +856,9 @@ mod tests {
             format!("SELECT c.customer_id, count(DISTINCT f.product_key) {join} GROUP BY c.customer_id"),
             format!("SELECT c.customer_id, avg(f.revenue) {join} GROUP BY c.customer_id"),
             format!("SELECT c.customer_id, count(c.segment) {join} GROUP BY c.customer_id"),
+            // Macros: an aggregate inside (json_group_array), or not known.
+            format!("SELECT c.customer_id, json_group_array(c.segment), sum(f.revenue) {join} GROUP BY c.customer_id"),
+            format!("SELECT c.customer_id, sum(f.revenue) / nullif(sum(f.quantity), 0) {join} GROUP BY c.customer_id"),
             format!("SELECT c.customer_id, sum(f.revenue) FILTER (WHERE f.quantity > 1) {join} GROUP BY c.customer_id"),
             // HAVING, a window, a subquery, a star, grouping sets.
             format!("SELECT c.customer_id, sum(f.revenue) {join} GROUP BY c.customer_id HAVING sum(f.revenue) > 0"),
