@@ -370,7 +370,6 @@ impl Scope<'_> {
                 .as_array()
                 .is_some_and(|o| !o.is_empty())
             || e["export_state"] == Value::Bool(true)
-            || !e["schema"].as_str().unwrap_or_default().is_empty()
         {
             return false;
         }
