@@ -101,7 +101,7 @@ pub fn time_variant(
         None => Sla::None,
     };
     // Decided once per SQL text: this is the choice the rounds ran with.
-    let rewrite = engine.prepare(&sql)?.rewrite;
+    let rewrite = engine.prepare(&sql)?.rewrite.clone();
     Ok(QueryResult {
         id: spec.id.to_string(),
         variant: spec.variants[vi].name.to_string(),

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use anyhow::{Context, Result};
 use arrow::array::{AsArray, RecordBatch};
@@ -92,7 +92,7 @@ pub struct Engine {
     files_view: Option<String>,
     /// How each SQL text runs (its rewrite and fact view), decided once:
     /// the data set cannot change while the engine holds its snapshot.
-    choices: Mutex<HashMap<String, Prepared>>,
+    choices: Mutex<HashMap<String, Arc<Prepared>>>,
     /// The fact view in place on `conn`.
     current: Mutex<FactView>,
 }
@@ -491,14 +491,14 @@ impl Engine {
     /// data set cannot change while the engine holds its snapshot); the
     /// view is a connection-local `TEMP VIEW`, so other connections keep
     /// theirs.
-    pub fn prepare(&self, sql: &str) -> Result<Prepared> {
+    pub fn prepare(&self, sql: &str) -> Result<Arc<Prepared>> {
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
         self.prepare_on(&self.conn, sql, &mut current)
     }
 
     /// [`Engine::prepare`], and the milliseconds it took: a query's latency
     /// counts the choice of its view.
-    pub fn prepare_timed(&self, sql: &str) -> Result<(Prepared, f64)> {
+    pub fn prepare_timed(&self, sql: &str) -> Result<(Arc<Prepared>, f64)> {
         let started = std::time::Instant::now();
         let prepared = self.prepare(sql)?;
         Ok((prepared, started.elapsed().as_secs_f64() * 1e3))
@@ -511,7 +511,7 @@ impl Engine {
         conn: &Connection,
         sql: &str,
         current: &mut FactView,
-    ) -> Result<Prepared> {
+    ) -> Result<Arc<Prepared>> {
         let known = self
             .choices
             .lock()
@@ -521,11 +521,11 @@ impl Engine {
         let prepared = match known {
             Some(p) => p,
             None => {
-                let p = self.decide(conn, sql, current)?;
+                let p = Arc::new(self.decide(conn, sql, current)?);
                 self.choices
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .insert(sql.to_string(), p.clone());
+                    .insert(sql.to_string(), Arc::clone(&p));
                 p
             }
         };

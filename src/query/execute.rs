@@ -48,7 +48,10 @@ pub fn concurrent(engine: &Engine, sql: &str, n: usize) -> Result<(Vec<f64>, f64
     let conns: Vec<Connection> = (0..n)
         .map(|_| {
             let c = engine.clone_connection()?;
-            run = engine.prepare_on(&c, sql, &mut FactView::Partitions)?.sql;
+            run = engine
+                .prepare_on(&c, sql, &mut FactView::Partitions)?
+                .sql
+                .clone();
             Ok(c)
         })
         .collect::<Result<_>>()?;

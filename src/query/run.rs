@@ -242,7 +242,7 @@ fn run_variant(
         run.rewrite = prepared.rewrite.clone();
         run.rewritten_sql = Some(prepared.sql.clone());
     }
-    let sql = prepared.sql;
+    let sql = prepared.sql.clone();
     if !opts.execute {
         let b = engine.query(&format!("EXPLAIN {sql}"))?;
         let plan = ResultSet::from_batches(&b, usize::MAX);
