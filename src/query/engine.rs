@@ -541,7 +541,7 @@ impl Engine {
         // SQL) leaves the SQL as written; its own run reports errors.
         let rewrite = if self.config.rewrite {
             let stats = super::rewrite::Stats::from_manifest(&self.manifest);
-            super::rewrite::eager_aggregation(conn, sql, &stats).unwrap_or_else(|e| {
+            super::rewrite::rewrite(conn, sql, &stats).unwrap_or_else(|e| {
                 tracing::debug!("no rewrite: {e:#}");
                 None
             })
