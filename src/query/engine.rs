@@ -200,8 +200,11 @@ pub const MAX_UNION_PARTITIONS: usize = 256;
 /// `Files` is one Hive-partitioned scan of every file: it plans faster and
 /// runs as one pipeline where the union pays per partition, which is what
 /// queries that aggregate the fact table before any join want (0.7–0.9×
-/// the union's time at 10M). Which one a query runs on is read from its
-/// plan: see [`Engine::prepare`].
+/// the union's time at 10M), unless they group by year, quarter or month:
+/// the union's constants give DuckDB those keys' ranges, which a Hive
+/// column lacks, and it aggregates in a perfect hash table (monthly revenue
+/// 0.77-0.83× the one scan's time). Which one a query runs on is read from
+/// its plan: see [`Engine::prepare`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FactView {
@@ -562,8 +565,17 @@ impl Engine {
                 set_fact_view(conn, files, FactView::Files, current)?;
                 // SQL that cannot be explained (several statements, a SET,
                 // an error) keeps the default; its own run reports errors.
-                let c = match query(conn, &format!("EXPLAIN (FORMAT json) {run}")) {
-                    Ok(plan) => choose_from_plan(&plan),
+                let explain = format!("EXPLAIN (FORMAT json) {run}");
+                let c = match query(conn, &explain) {
+                    Ok(plan) => {
+                        let c = choose_from_plan(&plan);
+                        if c.view == FactView::Files && hashes_partition_keys(&plan) {
+                            perfect_on_partitions(conn, files, current, &explain, &plan)?
+                                .unwrap_or(c)
+                        } else {
+                            c
+                        }
+                    }
                     Err(_) => FactViewUse {
                         view: FactView::Partitions,
                         reason: "DuckDB could not plan the SQL on its own",
@@ -765,6 +777,105 @@ fn choose_from_plan(batches: &[RecordBatch]) -> FactViewUse {
         )
     };
     FactViewUse { view, reason }
+}
+
+/// The one-scan-per-partition view instead of the one-scan view DuckDB's
+/// plan picked, when over the partitions DuckDB aggregates in perfect hash
+/// tables where over all files it hashes: each partition's scan carries its
+/// keys as constants, so DuckDB knows the ranges of year, quarter and month
+/// (not of Hive columns) and indexes groups by them directly. Monthly
+/// revenue at 100M: 585 against 765 ms.
+fn perfect_on_partitions(
+    conn: &Connection,
+    files: &str,
+    current: &mut FactView,
+    explain: &str,
+    files_plan: &[RecordBatch],
+) -> Result<Option<FactViewUse>> {
+    set_fact_view(conn, files, FactView::Partitions, current)?;
+    let Ok(plan) = query(conn, explain) else {
+        return Ok(None);
+    };
+    let perfect = "PERFECT_HASH_GROUP_BY";
+    Ok(
+        (count_operators(&plan, perfect) > count_operators(files_plan, perfect)).then_some(
+            FactViewUse {
+                view: FactView::Partitions,
+                reason: "the partitions' constant keys let DuckDB aggregate in a perfect hash table",
+            },
+        ),
+    )
+}
+
+/// Whether a plan has a HASH_GROUP_BY with a partition key (year, quarter,
+/// month) among its groups: the names are read from the projection below
+/// it, which the groups (`#i`) index.
+fn hashes_partition_keys(batches: &[RecordBatch]) -> bool {
+    use serde_json::Value;
+    fn text(v: &Value) -> Vec<&str> {
+        match v {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(xs) => xs.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
+    fn found(node: &Value) -> bool {
+        let children = node.get("children").and_then(Value::as_array);
+        if node.get("name").and_then(Value::as_str) == Some("HASH_GROUP_BY") {
+            let info = &node["extra_info"];
+            let below = children
+                .and_then(|c| c.first())
+                .filter(|c| c["name"] == "PROJECTION")
+                .map(|c| text(&c["extra_info"]["Projections"]))
+                .unwrap_or_default();
+            let keyed = text(&info["Groups"]).iter().any(|g| {
+                g.strip_prefix('#')
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .and_then(|i| below.get(i))
+                    .is_some_and(|name| PartitionKey::ALL.iter().any(|k| k.name() == *name))
+            });
+            if keyed {
+                return true;
+            }
+        }
+        children.is_some_and(|cs| cs.iter().any(found))
+    }
+    batches.iter().any(|b| {
+        let col = b.column(b.num_columns() - 1);
+        col.as_string_opt::<i32>()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|text| match serde_json::from_str::<Value>(text) {
+                Ok(Value::Array(roots)) => roots.iter().any(found),
+                Ok(root) => found(&root),
+                Err(_) => false,
+            })
+    })
+}
+
+/// How many operators named `name` a `EXPLAIN (FORMAT json)` plan has.
+fn count_operators(batches: &[RecordBatch], name: &str) -> usize {
+    use serde_json::Value;
+    fn count(node: &Value, name: &str) -> usize {
+        usize::from(node.get("name").and_then(Value::as_str) == Some(name))
+            + node
+                .get("children")
+                .and_then(Value::as_array)
+                .map_or(0, |cs| cs.iter().map(|c| count(c, name)).sum())
+    }
+    let mut n = 0;
+    for b in batches {
+        let col = b.column(b.num_columns() - 1);
+        for text in col.as_string_opt::<i32>().into_iter().flatten().flatten() {
+            n += match serde_json::from_str::<Value>(text) {
+                Ok(Value::Array(roots)) => roots.iter().map(|r| count(r, name)).sum(),
+                Ok(root) => count(&root, name),
+                Err(_) => 0,
+            };
+        }
+    }
+    n
 }
 
 /// Runs `sql` on `conn` and collects the result as Arrow batches.
