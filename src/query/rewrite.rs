@@ -84,8 +84,9 @@ impl Stats {
         }
     }
 
-    /// Distinct values a fact column can hold at most.
-    fn cardinality(&self, column: &str) -> u64 {
+    /// Distinct values a fact column can hold at most (a name that is no
+    /// fact column: as many as the fact's rows).
+    pub fn cardinality(&self, column: &str) -> u64 {
         match column {
             "year" => self.years,
             "quarter" => 4,
