@@ -683,11 +683,7 @@ fn choose_from_plan(batches: &[RecordBatch]) -> FactViewUse {
         if !name.starts_with("READ_") {
             return None;
         }
-        let projected = match info.get("Projections") {
-            Some(Value::String(c)) => vec![c.as_str()],
-            Some(Value::Array(cs)) => cs.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        };
+        let projected = info.get("Projections").map(strings).unwrap_or_default();
         Some((info, projected))
     }
     let is_fact_scan = |node: &Value| -> bool {
@@ -756,17 +752,8 @@ fn choose_from_plan(batches: &[RecordBatch]) -> FactViewUse {
         filtered_time: &is_filtered_time_scan,
     };
     let mut found = Vec::new();
-    for b in batches {
-        let col = b.column(b.num_columns() - 1);
-        for text in col.as_string_opt::<i32>().into_iter().flatten().flatten() {
-            match serde_json::from_str::<Value>(text) {
-                Ok(Value::Array(roots)) => {
-                    roots.iter().for_each(|r| walk(r, None, &scans, &mut found))
-                }
-                Ok(root) => walk(&root, None, &scans, &mut found),
-                Err(_) => {}
-            }
-        }
+    for root in plan_roots(batches) {
+        walk(&root, None, &scans, &mut found);
     }
     let (view, reason) = if found.contains(&FactConsumer::Join) {
         (
@@ -834,22 +821,15 @@ const SPLIT_GROUPS: u64 = 1 << 15;
 fn partition_key_groups(batches: &[RecordBatch], stats: &Stats) -> Option<u64> {
     use serde_json::Value;
     static FACT_COLUMNS: LazyLock<Vec<String>> = LazyLock::new(|| Table::SalesFact.view_columns());
-    fn text(v: &Value) -> Vec<&str> {
-        match v {
-            Value::String(s) => vec![s.as_str()],
-            Value::Array(xs) => xs.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        }
-    }
     fn found(node: &Value, stats: &Stats, most: &mut Option<u64>) {
         let children = node.get("children").and_then(Value::as_array);
         if node.get("name").and_then(Value::as_str) == Some("HASH_GROUP_BY") {
             let below = children
                 .and_then(|c| c.first())
                 .filter(|c| c["name"] == "PROJECTION")
-                .map(|c| text(&c["extra_info"]["Projections"]))
+                .map(|c| strings(&c["extra_info"]["Projections"]))
                 .unwrap_or_default();
-            let groups: Option<Vec<&str>> = text(&node["extra_info"]["Groups"])
+            let groups: Option<Vec<&str>> = strings(&node["extra_info"]["Groups"])
                 .iter()
                 .map(|g| {
                     g.strip_prefix('#')
@@ -876,15 +856,8 @@ fn partition_key_groups(batches: &[RecordBatch], stats: &Stats) -> Option<u64> {
         }
     }
     let mut most = None;
-    for b in batches {
-        let col = b.column(b.num_columns() - 1);
-        for text in col.as_string_opt::<i32>().into_iter().flatten().flatten() {
-            match serde_json::from_str::<Value>(text) {
-                Ok(Value::Array(roots)) => roots.iter().for_each(|r| found(r, stats, &mut most)),
-                Ok(root) => found(&root, stats, &mut most),
-                Err(_) => {}
-            }
-        }
+    for root in plan_roots(batches) {
+        found(&root, stats, &mut most);
     }
     most
 }
@@ -899,18 +872,34 @@ fn count_operators(batches: &[RecordBatch], name: &str) -> usize {
                 .and_then(Value::as_array)
                 .map_or(0, |cs| cs.iter().map(|c| count(c, name)).sum())
     }
-    let mut n = 0;
+    plan_roots(batches).iter().map(|r| count(r, name)).sum()
+}
+
+/// The root operators of an `EXPLAIN (FORMAT json)` result (its last column
+/// holds the plan as JSON text, one tree or an array of them).
+fn plan_roots(batches: &[RecordBatch]) -> Vec<serde_json::Value> {
+    use serde_json::Value;
+    let mut roots = Vec::new();
     for b in batches {
         let col = b.column(b.num_columns() - 1);
         for text in col.as_string_opt::<i32>().into_iter().flatten().flatten() {
-            n += match serde_json::from_str::<Value>(text) {
-                Ok(Value::Array(roots)) => roots.iter().map(|r| count(r, name)).sum(),
-                Ok(root) => count(&root, name),
-                Err(_) => 0,
-            };
+            match serde_json::from_str::<Value>(text) {
+                Ok(Value::Array(trees)) => roots.extend(trees),
+                Ok(tree) => roots.push(tree),
+                Err(_) => {}
+            }
         }
     }
-    n
+    roots
+}
+
+/// A plan attribute that is one string or a list of them, as strings.
+fn strings(v: &serde_json::Value) -> Vec<&str> {
+    match v {
+        serde_json::Value::String(s) => vec![s.as_str()],
+        serde_json::Value::Array(xs) => xs.iter().filter_map(serde_json::Value::as_str).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Runs `sql` on `conn` and collects the result as Arrow batches.

@@ -376,11 +376,7 @@ impl Scope<'_> {
             .to_ascii_lowercase();
         if !["sum", "count", "count_star", "min", "max"].contains(&name.as_str())
             || e["distinct"] != Value::Bool(false)
-            || !e["filter"].is_null()
-            || e["order_bys"]["orders"]
-                .as_array()
-                .is_some_and(|o| !o.is_empty())
-            || e["export_state"] == Value::Bool(true)
+            || !plain_call(e)
         {
             return false;
         }
@@ -388,6 +384,16 @@ impl Scope<'_> {
         self.check(&e["arguments"], &mut refs, false).is_some()
             && refs.iter().all(|r| matches!(r, Ref::Fact(_)))
     }
+}
+
+/// An aggregate call without FILTER, ORDER BY or an exported state: its
+/// value depends on its arguments alone.
+fn plain_call(e: &Value) -> bool {
+    e["filter"].is_null()
+        && e["order_bys"]["orders"]
+            .as_array()
+            .is_none_or(|o| o.is_empty())
+        && e["export_state"] != Value::Bool(true)
 }
 
 /// The INNER-join tree's tables and its join conditions.
@@ -737,11 +743,7 @@ fn distinct_key(scope: &Scope, e: &Value) -> Option<Table> {
     if scope.kind(e) != Some(Kind::Aggregate)
         || name != "count"
         || e["distinct"] != Value::Bool(true)
-        || !e["filter"].is_null()
-        || e["order_bys"]["orders"]
-            .as_array()
-            .is_some_and(|o| !o.is_empty())
-        || e["export_state"] == Value::Bool(true)
+        || !plain_call(e)
     {
         return None;
     }
