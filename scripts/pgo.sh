@@ -26,9 +26,12 @@ DATA="$PGO_DIR/data-10M"
 
 echo "== 1/3 instrumented build ($PGO_DIR/gen)"
 rm -rf "$RAW"
+# rustc links with the system cc, which does not know the objects want
+# clang's profile runtime: link it, and pull in the part that writes the
+# profile at exit (-u __llvm_profile_runtime, which clang's driver adds).
 CFLAGS="-fprofile-generate=$RAW" CXXFLAGS="-fprofile-generate=$RAW" \
     RUSTFLAGS="-C link-arg=$RT" CARGO_TARGET_DIR="$PGO_DIR/gen" \
-    cargo build --release --locked
+    cargo rustc --release --locked --bin olap -- -C link-arg=-Wl,-u,__llvm_profile_runtime
 GEN="$PGO_DIR/gen/release/olap"
 
 echo "== 2/3 training: olap's catalog and ad-hoc questions, rewritten and as written"
@@ -42,6 +45,7 @@ for view in partitions files; do
         --store "$STORE" --format json >/dev/null
 done
 "$GEN" analyze --data-dir "$DATA" --suite all --execute --profile --format json >/dev/null
+ls "$RAW"/*.profraw >/dev/null 2>&1 || { echo "pgo.sh: training wrote no profile to $RAW" >&2; exit 1; }
 llvm-profdata-22 merge -o "$PGO_DIR/duckdb.profdata" "$RAW"
 
 echo "== 3/3 build with the profile ($PGO_DIR/use)"
