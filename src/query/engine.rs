@@ -569,6 +569,7 @@ impl Engine {
                 let explain = format!("EXPLAIN (FORMAT json) {run}");
                 let c = match query(conn, &explain) {
                     Ok(plan) => {
+                        let plan = plan_roots(&plan);
                         let c = choose_from_plan(&plan);
                         match partition_key_groups(&plan, &stats) {
                             Some(groups) if c.reason == AGGREGATED_FIRST => {
@@ -658,7 +659,7 @@ const AGGREGATED_FIRST: &str = "the fact table is aggregated or filtered before 
 /// all files. A fact scan is the one pruning files by partition values
 /// (`File Filters`), or one reading fact columns that no single dimension
 /// has all of.
-fn choose_from_plan(batches: &[RecordBatch]) -> FactViewUse {
+fn choose_from_plan(roots: &[serde_json::Value]) -> FactViewUse {
     use serde_json::Value;
     /// Column names: the fact view's, each dimension's, and dim_time's.
     type Columns = (Vec<String>, Vec<Vec<String>>, Vec<String>);
@@ -752,8 +753,8 @@ fn choose_from_plan(batches: &[RecordBatch]) -> FactViewUse {
         filtered_time: &is_filtered_time_scan,
     };
     let mut found = Vec::new();
-    for root in plan_roots(batches) {
-        walk(&root, None, &scans, &mut found);
+    for root in roots {
+        walk(root, None, &scans, &mut found);
     }
     let (view, reason) = if found.contains(&FactConsumer::Join) {
         (
@@ -787,12 +788,13 @@ fn perfect_on_partitions(
     files: &str,
     current: &mut FactView,
     explain: &str,
-    files_plan: &[RecordBatch],
+    files_plan: &[serde_json::Value],
 ) -> Result<Option<FactViewUse>> {
     set_fact_view(conn, files, FactView::Partitions, current)?;
     let Ok(plan) = query(conn, explain) else {
         return Ok(None);
     };
+    let plan = plan_roots(&plan);
     let perfect = "PERFECT_HASH_GROUP_BY";
     Ok(
         (count_operators(&plan, perfect) > count_operators(files_plan, perfect)).then_some(
@@ -818,7 +820,7 @@ const SPLIT_GROUPS: u64 = 1 << 15;
 /// that group by a partition key (year, quarter, month); `None` when none
 /// does. The group names are read from the projection below the aggregate,
 /// which its groups (`#i`) index.
-fn partition_key_groups(batches: &[RecordBatch], stats: &Stats) -> Option<u64> {
+fn partition_key_groups(roots: &[serde_json::Value], stats: &Stats) -> Option<u64> {
     use serde_json::Value;
     static FACT_COLUMNS: LazyLock<Vec<String>> = LazyLock::new(|| Table::SalesFact.view_columns());
     fn found(node: &Value, stats: &Stats, most: &mut Option<u64>) {
@@ -856,14 +858,14 @@ fn partition_key_groups(batches: &[RecordBatch], stats: &Stats) -> Option<u64> {
         }
     }
     let mut most = None;
-    for root in plan_roots(batches) {
-        found(&root, stats, &mut most);
+    for root in roots {
+        found(root, stats, &mut most);
     }
     most
 }
 
 /// How many operators named `name` a `EXPLAIN (FORMAT json)` plan has.
-fn count_operators(batches: &[RecordBatch], name: &str) -> usize {
+fn count_operators(roots: &[serde_json::Value], name: &str) -> usize {
     use serde_json::Value;
     fn count(node: &Value, name: &str) -> usize {
         usize::from(node.get("name").and_then(Value::as_str) == Some(name))
@@ -872,7 +874,7 @@ fn count_operators(batches: &[RecordBatch], name: &str) -> usize {
                 .and_then(Value::as_array)
                 .map_or(0, |cs| cs.iter().map(|c| count(c, name)).sum())
     }
-    plan_roots(batches).iter().map(|r| count(r, name)).sum()
+    roots.iter().map(|r| count(r, name)).sum()
 }
 
 /// The root operators of an `EXPLAIN (FORMAT json)` result (its last column
