@@ -1,6 +1,7 @@
 //! Rewrites of a user's SQL into a cheaper form of the same query: eager
-//! aggregation, and `count(DISTINCT key)` counted in bitmaps (see
-//! [`distinct_bitmaps`]; tried when eager aggregation does not apply).
+//! aggregation; when it does not apply, `count(DISTINCT key)` counted in
+//! bitmaps (see [`distinct_bitmaps`]) and a dimension's few strings grouped
+//! by a one-byte code (see [`group_codes`]).
 //!
 //! Eager aggregation: a user's "join the dimensions, then aggregate" query
 //! rewritten to aggregate `sales_fact` by its foreign keys first and join the
@@ -166,7 +167,18 @@ pub fn rewrite(conn: &Connection, sql: &str, stats: &Stats) -> Result<Option<Rew
     }
     let found = match rewrite_select(node, stats) {
         Some(found) => Some(found),
-        None => distinct_bitmaps(conn, node, stats)?,
+        None => {
+            let mut notes = Vec::new();
+            let node = match distinct_bitmaps(conn, node, stats)? {
+                Some((node, note)) => {
+                    notes.push(note);
+                    node
+                }
+                None => node.clone(),
+            };
+            let node = group_codes_within(conn, &node, &mut notes)?;
+            (!notes.is_empty()).then(|| (node, notes.join("; ")))
+        }
     };
     let Some((mut node, note)) = found else {
         return Ok(None);
@@ -396,28 +408,35 @@ fn plain_call(e: &Value) -> bool {
         && e["export_state"] != Value::Bool(true)
 }
 
+/// One of olap's tables named plainly in a FROM clause (no schema, sample,
+/// time travel or column aliases).
+fn base_leaf(t: &Value) -> Option<Leaf> {
+    let plain = |k: &str| t[k].as_str().is_none_or(str::is_empty);
+    if t["type"] != "BASE_TABLE"
+        || !plain("schema_name")
+        || !plain("catalog_name")
+        || !t["sample"].is_null()
+        || !t["at_clause"].is_null()
+        || t["column_name_alias"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    {
+        return None;
+    }
+    let name = t["table_name"].as_str()?;
+    let table = Table::from_name(&name.to_ascii_lowercase())?;
+    let alias = match t["alias"].as_str() {
+        Some(a) if !a.is_empty() => a.to_string(),
+        _ => name.to_string(),
+    };
+    Some(Leaf { table, alias })
+}
+
 /// The INNER-join tree's tables and its join conditions.
 fn collect_from(t: &Value, leaves: &mut Vec<Leaf>, conditions: &mut Vec<Value>) -> Option<()> {
     match t["type"].as_str()? {
         "BASE_TABLE" => {
-            let plain = |k: &str| t[k].as_str().is_none_or(str::is_empty);
-            if !plain("schema_name")
-                || !plain("catalog_name")
-                || !t["sample"].is_null()
-                || !t["at_clause"].is_null()
-                || t["column_name_alias"]
-                    .as_array()
-                    .is_some_and(|a| !a.is_empty())
-            {
-                return None;
-            }
-            let name = t["table_name"].as_str()?;
-            let table = Table::from_name(&name.to_ascii_lowercase())?;
-            let alias = match t["alias"].as_str() {
-                Some(a) if !a.is_empty() => a.to_string(),
-                _ => name.to_string(),
-            };
-            leaves.push(Leaf { table, alias });
+            leaves.push(base_leaf(t)?);
             Some(())
         }
         "JOIN" => {
@@ -957,6 +976,387 @@ fn distinct_bitmaps(
     Ok(Some((new, note)))
 }
 
+/// Grouped dimension strings with at most this many values are grouped by
+/// a one-byte code.
+const MAX_CODES: usize = 255;
+
+/// A grouped dimension column [`group_codes`] codes: the FROM leaf it
+/// belongs to, and its values in code order (code 1 is the first).
+struct Coded {
+    leaf: usize,
+    column: String,
+    values: Vec<String>,
+}
+
+impl Coded {
+    fn code_column(&self) -> String {
+        format!("__olap_code_{}", self.column)
+    }
+
+    /// `[v1, v2, …]` as a SQL list literal.
+    fn values_sql(&self) -> String {
+        let quoted: Vec<String> = self
+            .values
+            .iter()
+            .map(|v| format!("'{}'", v.replace('\'', "''")))
+            .collect();
+        format!("[{}]", quoted.join(", "))
+    }
+}
+
+/// The distinct non-NULL values of a dimension's string column, sorted,
+/// when there are 1 to [`MAX_CODES`] of them.
+fn small_domain(conn: &Connection, t: Table, column: &str) -> Result<Option<Vec<String>>> {
+    let json: Option<String> = conn.query_row(
+        &format!(
+            "SELECT to_json(list(v ORDER BY v))::VARCHAR FROM \
+             (SELECT DISTINCT \"{column}\" AS v FROM {} WHERE \"{column}\" IS NOT NULL LIMIT {})",
+            t.name(),
+            MAX_CODES + 1
+        ),
+        [],
+        |r| r.get(0),
+    )?;
+    let values: Vec<String> = match json {
+        Some(j) => serde_json::from_str(&j)?,
+        None => Vec::new(),
+    };
+    Ok((1..=MAX_CODES).contains(&values.len()).then_some(values))
+}
+
+/// Whether `e` holds an expression of one of these classes (subqueries
+/// included).
+fn has_class(e: &Value, classes: &[&str]) -> bool {
+    match e {
+        Value::Object(o) => {
+            o.get("class")
+                .and_then(Value::as_str)
+                .is_some_and(|c| classes.contains(&c))
+                || o.values().any(|v| has_class(v, classes))
+        }
+        Value::Array(xs) => xs.iter().any(|x| has_class(x, classes)),
+        _ => false,
+    }
+}
+
+/// Every table of a FROM tree of joins (any join type but NATURAL, ASOF and
+/// POSITIONAL); `None` for anything else in it.
+fn join_leaves(t: &Value, leaves: &mut Vec<Leaf>) -> Option<()> {
+    match t["type"].as_str()? {
+        "BASE_TABLE" => {
+            leaves.push(base_leaf(t)?);
+            Some(())
+        }
+        "JOIN" => {
+            if !matches!(t["ref_type"].as_str(), Some("REGULAR" | "CROSS"))
+                || !t["sample"].is_null()
+                || t["alias"].as_str().is_some_and(|a| !a.is_empty())
+            {
+                return None;
+            }
+            join_leaves(&t["left"], leaves)?;
+            join_leaves(&t["right"], leaves)
+        }
+        _ => None,
+    }
+}
+
+/// The FROM tree with the table named `alias` replaced by `with`.
+fn replace_leaf(t: &Value, alias: &str, with: &Value) -> Value {
+    match t["type"].as_str() {
+        Some("BASE_TABLE") if base_leaf(t).is_some_and(|l| l.alias.eq_ignore_ascii_case(alias)) => {
+            with.clone()
+        }
+        Some("JOIN") => {
+            let mut j = t.clone();
+            j["left"] = replace_leaf(&t["left"], alias, with);
+            j["right"] = replace_leaf(&t["right"], alias, with);
+            j
+        }
+        _ => t.clone(),
+    }
+}
+
+/// The first select-list expression of `sql`, as DuckDB parses it.
+fn parse_expression(conn: &Connection, sql: &str) -> Result<Value> {
+    Ok(parse_node(conn, &format!("SELECT {sql}"))?["select_list"][0].clone())
+}
+
+/// The SELECT node of `sql`, as DuckDB parses it.
+fn parse_node(conn: &Connection, sql: &str) -> Result<Value> {
+    let ast: String = conn.query_row("SELECT json_serialize_sql(?)", [sql], |r| r.get(0))?;
+    let ast: Value = serde_json::from_str(&ast)?;
+    if ast["error"] != Value::Bool(false) {
+        anyhow::bail!("DuckDB cannot parse {sql}: {}", ast["error_message"]);
+    }
+    Ok(ast["statements"][0]["node"].clone())
+}
+
+/// `node`, and each SELECT in its FROM clause (an analyst's "aggregate in
+/// a subquery, rank outside"), with [`group_codes`] applied where it
+/// applies; a note for each.
+fn group_codes_within(conn: &Connection, node: &Value, notes: &mut Vec<String>) -> Result<Value> {
+    fn within(
+        conn: &Connection,
+        node: &Value,
+        nested: bool,
+        notes: &mut Vec<String>,
+    ) -> Result<Value> {
+        // A CTE could name a table as one of olap's; its scope is left alone.
+        if node["type"] != "SELECT_NODE"
+            || node["cte_map"]["map"]
+                .as_array()
+                .is_some_and(|m| !m.is_empty())
+        {
+            return Ok(node.clone());
+        }
+        let mut new = match group_codes(conn, node, nested)? {
+            Some((new, note)) => {
+                notes.push(note);
+                new
+            }
+            None => node.clone(),
+        };
+        new["from_table"] = from(conn, &new["from_table"], notes)?;
+        Ok(new)
+    }
+    fn from(conn: &Connection, t: &Value, notes: &mut Vec<String>) -> Result<Value> {
+        let mut t = t.clone();
+        match t["type"].as_str() {
+            Some("SUBQUERY") => {
+                t["subquery"]["node"] = within(conn, &t["subquery"]["node"], true, notes)?;
+            }
+            Some("JOIN") => {
+                t["left"] = from(conn, &t["left"], notes)?;
+                t["right"] = from(conn, &t["right"], notes)?;
+            }
+            _ => {}
+        }
+        Ok(t)
+    }
+    within(conn, node, false, notes)
+}
+
+/// The SELECT node grouped by a one-byte code where it groups the fact's
+/// rows by a dimension's string column of at most [`MAX_CODES`] values:
+/// the dimension is read as `(SELECT *, <code> FROM dim)`, the group is the
+/// code, and the string is looked up from the code after the aggregate.
+///
+/// DuckDB otherwise carries each row's string through the join and hashes
+/// and compares it in the aggregate; strings over 12 bytes are not inlined,
+/// so each comparison follows a pointer. Measured at 10M rows (2 threads):
+/// revenue by the 4 customer segments of a year 140 → 64 ms, categories
+/// ranked by region 160 → 120 ms, top brands in a region 78 → 73 ms.
+///
+/// The answer is the same: the code is the value's position in the sorted
+/// list of the column's distinct values, read when the rule is decided (a
+/// data set is immutable), so equal strings get equal codes and the lookup
+/// gives the string back; NULL codes to NULL and back. A value missing from
+/// the list stops the query with an error rather than count in a wrong
+/// group. Only references outside aggregates change (an aggregate's
+/// argument still reads the string), and not inside subqueries; a `*`, a
+/// subquery expression or a bare name that is also a select-list alias
+/// leaves the node alone.
+fn group_codes(conn: &Connection, node: &Value, nested: bool) -> Result<Option<(Value, String)>> {
+    let Some(groups) = node["group_expressions"]
+        .as_array()
+        .filter(|g| !g.is_empty())
+    else {
+        return Ok(None);
+    };
+    if node["aggregate_handling"] != "STANDARD_HANDLING"
+        || node["group_sets"] != json!([(0..groups.len()).collect::<Vec<_>>()])
+        || !node["sample"].is_null()
+    {
+        return Ok(None);
+    }
+    let mut leaves = Vec::new();
+    if join_leaves(&node["from_table"], &mut leaves).is_none()
+        || !leaves.iter().any(|l| l.table.is_fact())
+    {
+        return Ok(None);
+    }
+    const PARTS: [&str; 5] = [
+        "select_list",
+        "where_clause",
+        "having",
+        "qualify",
+        "modifiers",
+    ];
+    if PARTS
+        .iter()
+        .any(|p| has_class(&node[*p], &["STAR", "SUBQUERY"]))
+    {
+        return Ok(None);
+    }
+    let aliases: BTreeSet<String> = node["select_list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["alias"].as_str())
+        .filter(|a| !a.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let bare_alias = |e: &Value| {
+        e["class"] == "COLUMN_REF"
+            && e["column_names"].as_array().is_some_and(|n| n.len() == 1)
+            && e["column_names"][0]
+                .as_str()
+                .is_some_and(|n| aliases.contains(&n.to_ascii_lowercase()))
+    };
+    let scope = Scope { leaves: &leaves };
+    let mut coded: Vec<Coded> = Vec::new();
+    for g in groups {
+        if g["class"] != "COLUMN_REF" || bare_alias(g) {
+            continue;
+        }
+        let Some(Ref::Dim(leaf, column)) = scope.resolve(g) else {
+            continue;
+        };
+        let t = leaves[leaf].table;
+        let string = t
+            .schema()
+            .field_with_name(&column)
+            .is_ok_and(|f| f.data_type() == &arrow::datatypes::DataType::Utf8);
+        if !string
+            || unique_columns(t).contains(&column.as_str())
+            || coded.iter().any(|k| k.leaf == leaf && k.column == column)
+        {
+            continue;
+        }
+        if let Some(values) = small_domain(conn, t, &column)? {
+            coded.push(Coded {
+                leaf,
+                column,
+                values,
+            });
+        }
+    }
+    if coded.is_empty() {
+        return Ok(None);
+    }
+    // HAVING and QUALIFY may bind a bare name to an alias or a column:
+    // left alone when it could be either.
+    let mut ambiguous = false;
+    for part in ["having", "qualify"] {
+        visit(&node[part], &mut |e| {
+            ambiguous |= bare_alias(e);
+            false
+        });
+    }
+    if ambiguous {
+        return Ok(None);
+    }
+    let coded_ref = |e: &Value| -> Option<&Coded> {
+        if e["class"] != "COLUMN_REF" {
+            return None;
+        }
+        let Some(Ref::Dim(leaf, column)) = scope.resolve(e) else {
+            return None;
+        };
+        coded.iter().find(|k| k.leaf == leaf && k.column == column)
+    };
+    let mut decoders = Vec::new();
+    for k in &coded {
+        let mut d = parse_expression(conn, &format!("{}[__olap_code]", k.values_sql()))?;
+        d = replace(&d, &|x| {
+            (x["class"] == "COLUMN_REF" && x["column_names"] == json!(["__olap_code"]))
+                .then(|| column_ref(&leaves[k.leaf].alias, &k.code_column()))
+        });
+        decoders.push(d);
+    }
+    // Outside aggregates, the column is its group's code looked up.
+    let decode = |e: &Value| -> Option<Value> {
+        if scope.is_aggregate(e) {
+            return Some(e.clone());
+        }
+        let k = coded_ref(e)?;
+        let i = coded.iter().position(|c| std::ptr::eq(c, k))?;
+        let mut d = decoders[i].clone();
+        d["alias"] = e["alias"].clone();
+        Some(d)
+    };
+    let mut new = node.clone();
+    let mut items = Vec::new();
+    for item in node["select_list"].as_array().into_iter().flatten() {
+        let mut changed = replace(item, &decode);
+        if changed != *item && item["alias"].as_str().is_none_or(str::is_empty) {
+            // Named as DuckDB names it: a column by its name; anything
+            // else by its text, which only the top level can restore.
+            match item["column_names"].as_array().and_then(|n| n.last()) {
+                Some(name) if item["class"] == "COLUMN_REF" => changed["alias"] = name.clone(),
+                _ if nested => return Ok(None),
+                _ => {}
+            }
+        }
+        items.push(changed);
+    }
+    new["select_list"] = Value::Array(items);
+    for part in ["having", "qualify"] {
+        new[part] = replace(&node[part], &decode);
+    }
+    let mut modifiers = node["modifiers"].clone();
+    for m in modifiers.as_array_mut().into_iter().flatten() {
+        for o in m["orders"].as_array_mut().into_iter().flatten() {
+            if !bare_alias(&o["expression"]) {
+                o["expression"] = replace(&o["expression"], &decode);
+            }
+        }
+        if m["distinct_on_targets"].is_array() {
+            m["distinct_on_targets"] = replace(&m["distinct_on_targets"], &decode);
+        }
+    }
+    new["modifiers"] = modifiers;
+    new["group_expressions"] = replace(&node["group_expressions"], &|e| {
+        coded_ref(e).map(|k| column_ref(&leaves[k.leaf].alias, &k.code_column()))
+    });
+    let mut from = node["from_table"].clone();
+    let mut described = Vec::new();
+    for (leaf, l) in leaves.iter().enumerate() {
+        let codes: Vec<&Coded> = coded.iter().filter(|k| k.leaf == leaf).collect();
+        if codes.is_empty() {
+            continue;
+        }
+        let columns: Vec<String> = codes
+            .iter()
+            .map(|k| {
+                described.push(format!(
+                    "{}.{} ({} values)",
+                    l.table.name(),
+                    k.column,
+                    k.values.len()
+                ));
+                let c = format!("\"{}\"", k.column);
+                format!(
+                    "CASE WHEN {c} IS NULL THEN NULL ELSE coalesce(list_position({list}, {c}), \
+                     error('olap: ' || {c} || ' is not a value of {table}.{column} this query was planned with')) \
+                     END::UTINYINT AS {code}",
+                    list = k.values_sql(),
+                    table = l.table.name(),
+                    column = k.column,
+                    code = k.code_column(),
+                )
+            })
+            .collect();
+        let inner = parse_node(
+            conn,
+            &format!("SELECT *, {} FROM {}", columns.join(", "), l.table.name()),
+        )?;
+        let subquery = json!({
+            "type": "SUBQUERY", "alias": l.alias, "sample": null,
+            "subquery": {"node": inner, "named_param_map": []},
+            "column_name_alias": [],
+        });
+        from = replace_leaf(&from, &l.alias, &subquery);
+    }
+    new["from_table"] = from;
+    let note = format!(
+        "grouped by codes: {} grouped by a one-byte code",
+        described.join(", ")
+    );
+    Ok(Some((new, note)))
+}
+
 /// The fact table's node in a FROM tree.
 fn fact_table(t: &Value) -> Option<Value> {
     match t["type"].as_str()? {
@@ -1160,7 +1560,8 @@ mod tests {
             .expect("rewritten");
         assert_eq!(
             r.note,
-            "count(DISTINCT) as bitmaps: customer_key 1..1000 counted in bitmaps of 1 KiB each, 15000 groups at most"
+            "count(DISTINCT) as bitmaps: customer_key 1..1000 counted in bitmaps of 1 KiB each, 15000 groups at most; \
+             grouped by codes: dim_geography.region (5 values) grouped by a one-byte code"
         );
         assert_eq!(
             r.sql
@@ -1243,7 +1644,12 @@ mod tests {
                 ),
             ),
         ] {
-            assert_eq!(super::rewrite(c, &sql, &stats()).unwrap(), None, "{sql}");
+            // The 5 regions may still be grouped by code (see below).
+            let r = super::rewrite(c, &sql, &stats()).unwrap();
+            assert!(
+                r.as_ref().is_none_or(|r| !r.note.contains("bitmaps")),
+                "{sql}: {r:?}"
+            );
         }
         // Region (5 values, counted) x 12.5 MB is over; one group is not.
         let r = super::rewrite(
@@ -1254,5 +1660,130 @@ mod tests {
         .unwrap()
         .expect("one group fits");
         assert!(r.note.contains("customer_key 1..100000000"), "{}", r.note);
+    }
+
+    /// A fact and dimensions with rows, for running a rewrite.
+    fn conn_with_rows() -> Connection {
+        let c = conn_with_keys("range(1, 1001)");
+        c.execute_batch(
+            "UPDATE dim_customer SET segment = NULL WHERE customer_key = 7;
+             UPDATE dim_customer SET segment = 'Home ''Office' WHERE customer_key % 10 = 1;
+             UPDATE dim_product SET brand = 'b' || (product_key % 300), category = 'c' || (product_key % 4);
+             INSERT INTO sales_fact (customer_key, product_key, geo_key, revenue, quantity, year)
+             SELECT 1 + (k * 7) % 1000, 1 + (k * 13) % 13479, 1 + (k * 31) % 5000, k % 97, k % 5, 2020 + k % 3
+             FROM range(0, 20000) t(k);",
+        )
+        .unwrap();
+        c
+    }
+
+    fn rows(c: &Connection, sql: &str) -> Vec<String> {
+        let mut stmt = c
+            .prepare(&format!("SELECT CAST(q AS VARCHAR) FROM ({sql}) q"))
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn groups_dimension_strings_by_code() {
+        let c = conn_with_rows();
+        for (sql, note) in [
+            (
+                // NULL, a quote, HAVING and ORDER BY on the column, an
+                // aggregate of it, a LEFT JOIN.
+                "SELECT c.segment, f.year, sum(f.revenue) AS revenue, max(c.segment) AS top, count(*)
+                 FROM sales_fact f LEFT JOIN dim_customer c ON f.customer_key = c.customer_key
+                 GROUP BY c.segment, f.year HAVING c.segment IS NULL OR c.segment <> 's2'
+                 ORDER BY c.segment NULLS FIRST, f.year",
+                "grouped by codes: dim_customer.segment (4 values) grouped by a one-byte code",
+            ),
+            (
+                // Two columns of one dimension, another dimension; a bare
+                // ORDER BY name that is an alias stays the alias.
+                "SELECT p.category, upper(p.brand) AS brand, g.region, sum(f.revenue) AS revenue
+                 FROM sales_fact f JOIN dim_product p ON f.product_key = p.product_key
+                 JOIN dim_geography g ON f.geo_key = g.geo_key
+                 GROUP BY p.category, p.brand, g.region ORDER BY brand DESC, 1, 3 LIMIT 50",
+                "grouped by codes: dim_product.category (4 values), dim_geography.region (5 values) grouped by a one-byte code",
+            ),
+            (
+                // Aggregated in a subquery, ranked outside.
+                "SELECT region, revenue, rank() OVER (ORDER BY revenue DESC) AS r
+                 FROM (SELECT g.region, sum(f.revenue) AS revenue
+                       FROM sales_fact f JOIN dim_geography g ON f.geo_key = g.geo_key
+                       GROUP BY g.region) x
+                 ORDER BY region",
+                "grouped by codes: dim_geography.region (5 values) grouped by a one-byte code",
+            ),
+        ] {
+            let r = super::rewrite(&c, sql, &stats())
+                .unwrap()
+                .unwrap_or_else(|| panic!("rewritten: {sql}"));
+            assert_eq!(r.note, note, "{sql}");
+            assert!(r.sql.contains(" AS UTINYINT) AS __olap_code_"), "{}", r.sql);
+            let (want, got) = (rows(&c, sql), rows(&c, &r.sql));
+            assert!(want.len() > 3, "{want:?}");
+            assert_eq!(got, want, "{}", r.sql);
+        }
+        // A value that was not there when the query was planned stops it.
+        let sql = "SELECT c.segment, count(*) FROM sales_fact f JOIN dim_customer c \
+                   ON f.customer_key = c.customer_key GROUP BY c.segment";
+        let r = super::rewrite(&c, sql, &stats())
+            .unwrap()
+            .expect("rewritten");
+        c.execute_batch("UPDATE dim_customer SET segment = 'new' WHERE customer_key = 8")
+            .unwrap();
+        let err = c
+            .prepare(&r.sql)
+            .unwrap()
+            .query([])
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("new is not a value of dim_customer.segment"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn codes_only_for_few_grouped_strings() {
+        let c = conn_with_rows();
+        let join = "FROM sales_fact f JOIN dim_customer c ON f.customer_key = c.customer_key \
+                    JOIN dim_product p ON f.product_key = p.product_key";
+        // The shape the cases below vary is taken.
+        let plain = format!("SELECT c.segment, sum(f.revenue) {join} GROUP BY c.segment");
+        assert!(super::rewrite(&c, &plain, &stats()).unwrap().is_some());
+        for sql in [
+            // Unique, too many values, not a string, not grouped.
+            format!("SELECT c.customer_id, sum(f.revenue) {join} GROUP BY c.customer_id"),
+            format!("SELECT p.brand, sum(f.revenue) {join} GROUP BY p.brand"),
+            format!("SELECT p.product_id, sum(f.revenue) {join} GROUP BY p.product_id"),
+            format!("SELECT max(c.segment), sum(f.revenue) {join}"),
+            // No fact rows to group; grouping sets; a scalar subquery; a
+            // HAVING name that is also an alias; a CTE.
+            "SELECT segment, count(*) FROM dim_customer GROUP BY segment".to_string(),
+            format!("SELECT c.segment, sum(f.revenue) {join} GROUP BY ROLLUP (c.segment)"),
+            format!(
+                "SELECT c.segment, (SELECT count(*) FROM dim_payment) AS n, sum(f.revenue) {join} GROUP BY c.segment"
+            ),
+            format!(
+                "SELECT c.segment, upper(c.segment) AS segment_name, sum(f.revenue) {join} \
+                 GROUP BY c.segment HAVING segment_name <> 'x'"
+            ),
+            format!(
+                "WITH x AS (SELECT 1) SELECT c.segment, sum(f.revenue) {join} GROUP BY c.segment"
+            ),
+            // In a subquery, an unnamed expression of the column: its name
+            // would change under the outer query.
+            format!(
+                "SELECT * FROM (SELECT upper(c.segment), sum(f.revenue) {join} GROUP BY c.segment) x"
+            ),
+        ] {
+            assert_eq!(super::rewrite(&c, &sql, &stats()).unwrap(), None, "{sql}");
+        }
     }
 }
