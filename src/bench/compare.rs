@@ -37,6 +37,28 @@ pub struct Comparison {
     /// The minimum effect (relative) for a verdict other than unchanged.
     pub threshold: f64,
     pub verdict: Verdict,
+    /// What olap ran differently for this query than in the baseline (a
+    /// rewrite taken or dropped, another fact view): a change in time may
+    /// be the plan's, not the engine's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_change: Option<String>,
+}
+
+/// How `cur` ran differently from `base`, in words.
+fn plan_change(base: &QueryResult, cur: &QueryResult) -> Option<String> {
+    let mut what = Vec::new();
+    match (&base.rewrite, &cur.rewrite) {
+        (None, Some(now)) => what.push(format!("rewritten now ({now})")),
+        (Some(_), None) => what.push("no longer rewritten".to_string()),
+        (Some(a), Some(b)) if a != b => what.push(format!("rewritten otherwise ({b})")),
+        _ => {}
+    }
+    if let (Some(a), Some(b)) = (&base.fact_view, &cur.fact_view)
+        && a != b
+    {
+        what.push(format!("fact view {a} → {b}"));
+    }
+    (!what.is_empty()).then(|| what.join("; "))
 }
 
 /// Significance level of the Mann-Whitney test.
@@ -80,6 +102,7 @@ pub fn compare(baseline: &BenchResult, current: &BenchResult, threshold: f64) ->
                     p_value: Some(p),
                     threshold,
                     verdict,
+                    plan_change: plan_change(base, cur),
                 });
             }
             None => out.push(Comparison {
@@ -92,6 +115,7 @@ pub fn compare(baseline: &BenchResult, current: &BenchResult, threshold: f64) ->
                 p_value: None,
                 threshold,
                 verdict: Verdict::New,
+                plan_change: None,
             }),
         }
     }
@@ -107,6 +131,7 @@ pub fn compare(baseline: &BenchResult, current: &BenchResult, threshold: f64) ->
                 p_value: None,
                 threshold,
                 verdict: Verdict::Missing,
+                plan_change: None,
             });
         }
     }
@@ -149,6 +174,8 @@ pub mod tests {
                 threads: 2,
                 storage: "parquet".into(),
                 params: Default::default(),
+                rewrite: Some("auto".into()),
+                fact_view: Some("auto".into()),
             },
             queries: samples
                 .iter()
@@ -163,6 +190,7 @@ pub mod tests {
                     sla: Sla::None,
                     result_rows: 1,
                     rewrite: None,
+                    fact_view: None,
                 })
                 .collect(),
             studies: serde_json::Value::Null,
@@ -213,5 +241,32 @@ pub mod tests {
         let c = compare(&base, &fabricated(&[("steady", &faster)]), 0.10);
         assert_eq!(c[0].verdict, Verdict::Improvement);
         assert!(c[0].ratio.unwrap() < 0.85);
+        assert_eq!(c[0].plan_change, None);
+    }
+
+    /// A query that ran rewritten, or on another fact view, says so.
+    #[test]
+    fn plan_changes_are_named() {
+        let s = [10.0, 11.0, 12.0];
+        let mut base = fabricated(&[("a", &s), ("b", &s), ("c", &s)]);
+        let mut cur = base.clone();
+        cur.queries[0].rewrite = Some("grouped by codes: …".into());
+        base.queries[1].rewrite = Some("eager aggregation: …".into());
+        base.queries[2].fact_view = Some("files".into());
+        cur.queries[2].fact_view = Some("partitions".into());
+        cur.queries[2].rewrite = Some("x".into());
+        base.queries[2].rewrite = Some("y".into());
+        let c = compare(&base, &cur, 0.1);
+        let changes: Vec<Option<&str>> = c.iter().map(|x| x.plan_change.as_deref()).collect();
+        assert_eq!(
+            changes,
+            [
+                Some("rewritten now (grouped by codes: …)"),
+                Some("no longer rewritten"),
+                Some("rewritten otherwise (x); fact view files → partitions"),
+            ]
+        );
+        let json = serde_json::to_value(&c[0]).unwrap();
+        assert_eq!(json["plan_change"], "rewritten now (grouped by codes: …)");
     }
 }

@@ -259,6 +259,8 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchOutcome> {
         duckdb_version: duckdb_version.clone(),
         threads: engine_cfg.threads,
         data_set: identity(&manifest, &engine_cfg.data_dir),
+        rewrite: rewrite_name(engine_cfg.rewrite).into(),
+        fact_view: engine_cfg.fact_view.name().into(),
     };
     // The baseline is chosen before this run is saved (bare --baseline
     // means the latest *earlier* run).
@@ -427,6 +429,8 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchOutcome> {
             threads: engine_cfg.threads,
             storage: engine_cfg.storage.name().into(),
             params: params.0.clone(),
+            rewrite: Some(ctx.rewrite.clone()),
+            fact_view: Some(ctx.fact_view.clone()),
         },
         queries,
         studies: serde_json::Value::Object(studies_json),
@@ -482,6 +486,11 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchOutcome> {
 }
 
 /// What data a run is measured on, from its manifest.
+/// `--rewrite` as the command line names it.
+fn rewrite_name(on: bool) -> &'static str {
+    if on { "auto" } else { "off" }
+}
+
 fn identity(m: &Manifest, dir: &std::path::Path) -> DataSetIdentity {
     DataSetIdentity {
         dir: dir.display().to_string(),
@@ -656,6 +665,7 @@ mod tests {
             p_value: Some(0.001),
             threshold: 0.1,
             verdict: Verdict::Regression,
+            plan_change: None,
         }];
         let v = judge(&r, &c, vec![], None, None, None);
         assert_eq!(v.sla_misses, [r.queries[0].key()]);

@@ -89,6 +89,13 @@ pub struct Settings {
     pub threads: usize,
     pub storage: String,
     pub params: BTreeMap<String, String>,
+    /// `--rewrite` (auto or off); absent in results from before it was
+    /// recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewrite: Option<String>,
+    /// `--fact-view` (auto, partitions or files); absent as above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fact_view: Option<String>,
 }
 
 /// SLA verdict of one query.
@@ -117,6 +124,10 @@ pub struct QueryResult {
     /// What olap changed in the SQL before timing it (see `query::rewrite`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rewrite: Option<String>,
+    /// The fact view the rounds ran on (partitions or files; see
+    /// `query::engine::FactView`), when the data set has one to choose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fact_view: Option<String>,
 }
 
 impl QueryResult {

@@ -101,7 +101,11 @@ pub fn time_variant(
         None => Sla::None,
     };
     // Decided once per SQL text: this is the choice the rounds ran with.
-    let rewrite = engine.prepare(&sql)?.rewrite.clone();
+    let prepared = engine.prepare(&sql)?;
+    let (rewrite, fact_view) = (
+        prepared.rewrite.clone(),
+        prepared.fact_view.map(|f| f.view.name().to_string()),
+    );
     Ok(QueryResult {
         id: spec.id.to_string(),
         variant: spec.variants[vi].name.to_string(),
@@ -113,6 +117,7 @@ pub fn time_variant(
         sla,
         result_rows,
         rewrite,
+        fact_view,
     })
 }
 

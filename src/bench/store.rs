@@ -56,6 +56,10 @@ pub struct RunContext {
     pub duckdb_version: String,
     pub threads: usize,
     pub data_set: DataSetIdentity,
+    /// `--rewrite` and `--fact-view`: they change the SQL or the plan that
+    /// runs, so a baseline taken with others times other queries.
+    pub rewrite: String,
+    pub fact_view: String,
 }
 
 impl RunContext {
@@ -96,6 +100,23 @@ impl RunContext {
                 "{} threads vs {}",
                 base.settings.threads, self.threads
             ));
+        }
+        // Results from before these were recorded say nothing: compared.
+        if let Some(r) = base
+            .settings
+            .rewrite
+            .as_ref()
+            .filter(|r| **r != self.rewrite)
+        {
+            why.push(format!("--rewrite {r} vs {}", self.rewrite));
+        }
+        if let Some(v) = base
+            .settings
+            .fact_view
+            .as_ref()
+            .filter(|v| **v != self.fact_view)
+        {
+            why.push(format!("--fact-view {v} vs {}", self.fact_view));
         }
         if base.machine.key() != self.machine.key() {
             why.push(format!(
@@ -288,6 +309,8 @@ mod tests {
             duckdb_version: r.duckdb_version.clone(),
             threads: r.settings.threads,
             data_set: r.data_set.clone(),
+            rewrite: "auto".into(),
+            fact_view: "auto".into(),
         }
     }
 
@@ -340,6 +363,32 @@ mod tests {
                 .resolve(&BaselineChoice::Named("nope".into()), &ctx, false)
                 .is_err()
         );
+    }
+
+    /// A run with other `--rewrite` or `--fact-view` times other SQL or
+    /// plans; a result from before they were recorded is not refused.
+    #[test]
+    fn rewrite_and_fact_view_settings_must_match() {
+        let mut base = fabricated(&[("q", &[10.0])]);
+        let ctx = ctx_of(&base);
+        assert!(ctx.differences(&base).is_empty());
+        base.settings.rewrite = Some("off".into());
+        base.settings.fact_view = Some("files".into());
+        assert_eq!(
+            ctx.differences(&base),
+            ["--rewrite off vs auto", "--fact-view files vs auto"]
+        );
+        base.settings.rewrite = None;
+        base.settings.fact_view = None;
+        assert!(ctx.differences(&base).is_empty());
+        // Old files without the fields still load.
+        let mut json = serde_json::to_value(&base).unwrap();
+        assert!(json["settings"].get("rewrite").is_none());
+        json["settings"]["threads"] = 2.into();
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("old.json");
+        std::fs::write(&path, json.to_string()).unwrap();
+        assert_eq!(BenchResult::load(&path).unwrap().settings.rewrite, None);
     }
 
     #[test]

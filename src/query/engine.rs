@@ -69,6 +69,14 @@ pub enum FactViewMode {
 impl FactViewMode {
     pub const NAMES: [&'static str; 3] = ["auto", "partitions", "files"];
 
+    /// As `--fact-view` names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            FactViewMode::Auto => "auto",
+            FactViewMode::Always(v) => v.name(),
+        }
+    }
+
     pub fn parse(name: &str) -> Option<FactViewMode> {
         Some(match name {
             "auto" => FactViewMode::Auto,
@@ -214,6 +222,14 @@ pub enum FactView {
 }
 
 impl FactView {
+    /// As `--fact-view` names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            FactView::Partitions => "partitions",
+            FactView::Files => "files",
+        }
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             FactView::Partitions => "one scan per partition",

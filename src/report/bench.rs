@@ -89,16 +89,21 @@ fn sample_notes(res: &BenchResult) -> String {
 
 fn comparison_grid(c: &[Comparison], f: OutputFormat) -> Grid {
     let mut g = grid(f);
-    g.set_header(vec![
+    let plans = c.iter().any(|x| x.plan_change.is_some());
+    let mut header = vec![
         "query",
         "baseline p50",
         "p50",
         "change",
         "p (Mann-Whitney)",
         "verdict",
-    ]);
+    ];
+    if plans {
+        header.push("ran differently");
+    }
+    g.set_header(header);
     for x in c {
-        g.add_row(vec![
+        let mut row = vec![
             Cell::new(&x.key),
             right(x.baseline_p50_ms.map(ms).unwrap_or_default()),
             right(x.current_p50_ms.map(ms).unwrap_or_default()),
@@ -115,7 +120,11 @@ fn comparison_grid(c: &[Comparison], f: OutputFormat) -> Grid {
                 Verdict::New => "new",
                 Verdict::Missing => "missing",
             }),
-        ]);
+        ];
+        if plans {
+            row.push(Cell::new(x.plan_change.as_deref().unwrap_or("")));
+        }
+        g.add_row(row);
     }
     g
 }

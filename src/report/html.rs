@@ -240,7 +240,7 @@ fn query_section(o: &BenchOutcome, q: &QueryResult, out: &mut String) -> Result<
         };
         let _ = write!(
             out,
-            "<p>Against the baseline: <span class=\"{cls}\">{:?}</span>{}{}</p>",
+            "<p>Against the baseline: <span class=\"{cls}\">{:?}</span>{}{}{}</p>",
             c.verdict,
             c.ratio
                 .map(|r| format!(" · median {:+.1}%", (r - 1.0) * 100.0))
@@ -250,6 +250,10 @@ fn query_section(o: &BenchOutcome, q: &QueryResult, out: &mut String) -> Result<
                     " · Mann-Whitney p = {p:.3} (confidence {:.1}%)",
                     (1.0 - p) * 100.0
                 ))
+                .unwrap_or_default(),
+            c.plan_change
+                .as_deref()
+                .map(|p| format!(" · ran differently: {}", esc(p)))
                 .unwrap_or_default()
         );
     }

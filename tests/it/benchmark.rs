@@ -76,6 +76,15 @@ fn quick_run_writes_a_versioned_result_that_round_trips() {
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["result"]["queries"].as_array().unwrap().len(), 4);
     assert_eq!(v["result"]["settings"]["rounds"], 2);
+    // What shapes the SQL and plan that ran is recorded too.
+    assert_eq!(v["result"]["settings"]["rewrite"], "auto");
+    assert_eq!(v["result"]["settings"]["fact_view"], "auto");
+    for q in v["result"]["queries"].as_array().unwrap() {
+        assert!(
+            ["files", "partitions"].contains(&q["fact_view"].as_str().unwrap_or("")),
+            "{q}"
+        );
+    }
 }
 
 #[test]
@@ -155,6 +164,21 @@ fn baselines_flag_regressions_and_gate_the_exit_code() {
     let o = bench(&["--baseline", big.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("not comparable"), "{}", stderr(&o));
+    // A baseline taken with the rewrites on times other SQL than a run
+    // with them off.
+    let o = bench(&[
+        "partition_pruning",
+        "--rewrite",
+        "off",
+        "--baseline",
+        base.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--rewrite auto vs off"),
+        "{}",
+        stderr(&o)
+    );
     std::fs::write(t.path().join("v9.json"), r#"{"schema_version": 9}"#).unwrap();
     let o = bench(&["--baseline", t.path().join("v9.json").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
