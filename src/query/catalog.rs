@@ -237,21 +237,22 @@ ORDER BY p.category, f.quarter",
         story: "US1",
         title: "Year > quarter > month drill-down for one region",
         about: "ROLLUP gives every level of the time hierarchy in one pass: the year total, \
-each quarter and each month (NULL marks the rolled-up level). Filtered to one region and year.",
+each quarter and each month (NULL marks the rolled-up level). Filtered to one region and year. \
+The region is a filter on the dimension, so the join comes first: DuckDB hands the region's \
+geo_keys to the fact scan as a filter, and only that region's rows reach the 12-group aggregate.",
         variants: &[Variant {
             name: "default",
             sql: "\
 WITH f AS (
-    SELECT geo_key, year, quarter, month, sum(revenue) AS revenue, count(*) AS line_items
-    FROM sales_fact
-    WHERE year = {year}
-    GROUP BY geo_key, year, quarter, month
+    SELECT f.year, f.quarter, f.month, sum(f.revenue) AS revenue, count(*) AS line_items
+    FROM sales_fact f JOIN dim_geography g ON f.geo_key = g.geo_key
+    WHERE f.year = {year} AND g.region = {region}
+    GROUP BY f.year, f.quarter, f.month
 )
 SELECT f.year, f.quarter, f.month,
        sum(f.revenue) AS revenue,
        sum(f.line_items) AS line_items
-FROM f JOIN dim_geography g USING (geo_key)
-WHERE g.region = {region}
+FROM f
 GROUP BY ROLLUP (f.year, f.quarter, f.month)
 HAVING f.year IS NOT NULL
 ORDER BY f.year, f.quarter NULLS FIRST, f.month NULLS FIRST",
