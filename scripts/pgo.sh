@@ -29,7 +29,7 @@ rm -rf "$RAW"
 # rustc links with the system cc, which does not know the objects want
 # clang's profile runtime: link it, and pull in the part that writes the
 # profile at exit (-u __llvm_profile_runtime, which clang's driver adds).
-CFLAGS="-fprofile-generate=$RAW" CXXFLAGS="-fprofile-generate=$RAW" \
+OLAP_BUILD=pgo-instrumented CFLAGS="-fprofile-generate=$RAW" CXXFLAGS="-fprofile-generate=$RAW" \
     RUSTFLAGS="-C link-arg=$RT" CARGO_TARGET_DIR="$PGO_DIR/gen" \
     cargo rustc --release --locked --bin olap -- -C link-arg=-Wl,-u,__llvm_profile_runtime
 GEN="$PGO_DIR/gen/release/olap"
@@ -50,5 +50,7 @@ llvm-profdata-22 merge -o "$PGO_DIR/duckdb.profdata" "$RAW"
 
 echo "== 3/3 build with the profile ($PGO_DIR/use)"
 FLAGS="-fprofile-use=$PGO_DIR/duckdb.profdata -Wno-profile-instr-unprofiled -Wno-profile-instr-out-of-date -Wno-backend-plugin"
-CFLAGS="$FLAGS" CXXFLAGS="$FLAGS" CARGO_TARGET_DIR="$PGO_DIR/use" cargo build --release --locked
+# OLAP_BUILD is compiled in: `olap --version` and benchmark results say
+# "pgo", so a baseline from the plain build is not compared by mistake.
+OLAP_BUILD=pgo CFLAGS="$FLAGS" CXXFLAGS="$FLAGS" CARGO_TARGET_DIR="$PGO_DIR/use" cargo build --release --locked
 echo "$PGO_DIR/use/release/olap"

@@ -9,6 +9,21 @@
 //! -> `demo`. `targets` holds every target; `cli` turns flags into configs
 //! and calls one of these. docs/architecture.md has the module map.
 
+/// How this binary's DuckDB was compiled: `plain` (`cargo build --release`)
+/// or what `scripts/pgo.sh` sets in `OLAP_BUILD` (`pgo`). Benchmark results
+/// record it: a baseline from another build times other machine code.
+pub const BUILD: &str = match option_env!("OLAP_BUILD") {
+    Some(b) => b,
+    None => "plain",
+};
+
+/// `olap --version`: the version and the build.
+pub fn version() -> &'static str {
+    static V: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("{} ({BUILD} build)", env!("CARGO_PKG_VERSION")));
+    &V
+}
+
 pub mod bench;
 pub mod cli;
 pub mod datagen;

@@ -149,6 +149,7 @@ pub mod tests {
             schema_version: SCHEMA_VERSION,
             created_at: "2026-11-23T00:00:00Z".into(),
             olap_version: "0.1.0".into(),
+            build: Some("plain".into()),
             duckdb_version: "v2.0.0".into(),
             git_commit: None,
             machine: Machine {

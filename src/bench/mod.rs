@@ -261,6 +261,7 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchOutcome> {
         data_set: identity(&manifest, &engine_cfg.data_dir),
         rewrite: rewrite_name(engine_cfg.rewrite).into(),
         fact_view: engine_cfg.fact_view.name().into(),
+        build: crate::BUILD.into(),
     };
     // The baseline is chosen before this run is saved (bare --baseline
     // means the latest *earlier* run).
@@ -419,6 +420,7 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchOutcome> {
         schema_version: SCHEMA_VERSION,
         created_at: crate::query::log::now(),
         olap_version: env!("CARGO_PKG_VERSION").into(),
+        build: Some(ctx.build.clone()),
         duckdb_version,
         git_commit: git_commit(),
         machine: ctx.machine.clone(),

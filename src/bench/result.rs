@@ -141,6 +141,10 @@ pub struct BenchResult {
     pub schema_version: u32,
     pub created_at: String,
     pub olap_version: String,
+    /// How the binary's DuckDB was compiled (`plain` or `pgo`, see
+    /// `crate::BUILD`); absent in results from before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<String>,
     pub duckdb_version: String,
     pub git_commit: Option<String>,
     pub machine: Machine,

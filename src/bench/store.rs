@@ -60,6 +60,8 @@ pub struct RunContext {
     /// runs, so a baseline taken with others times other queries.
     pub rewrite: String,
     pub fact_view: String,
+    /// How this binary's DuckDB was compiled (see `crate::BUILD`).
+    pub build: String,
 }
 
 impl RunContext {
@@ -117,6 +119,9 @@ impl RunContext {
             .filter(|v| **v != self.fact_view)
         {
             why.push(format!("--fact-view {v} vs {}", self.fact_view));
+        }
+        if let Some(b) = base.build.as_ref().filter(|b| **b != self.build) {
+            why.push(format!("a {b} build vs {}", self.build));
         }
         if base.machine.key() != self.machine.key() {
             why.push(format!(
@@ -311,6 +316,7 @@ mod tests {
             data_set: r.data_set.clone(),
             rewrite: "auto".into(),
             fact_view: "auto".into(),
+            build: "plain".into(),
         }
     }
 
@@ -381,6 +387,10 @@ mod tests {
         base.settings.rewrite = None;
         base.settings.fact_view = None;
         assert!(ctx.differences(&base).is_empty());
+        // A profile-guided binary times other machine code.
+        base.build = Some("pgo".into());
+        assert_eq!(ctx.differences(&base), ["a pgo build vs plain"]);
+        base.build = None;
         // Old files without the fields still load.
         let mut json = serde_json::to_value(&base).unwrap();
         assert!(json["settings"].get("rewrite").is_none());

@@ -29,7 +29,7 @@ pub const EXIT_CODES: &str = "Exit codes: 0 ok · 1 a check, target or regressio
 #[derive(Debug, Parser)]
 #[command(
     name = "olap",
-    version,
+    version = crate::version(),
     args_override_self = true,
     about = "Generate a retail star schema, query it with DuckDB, profile and benchmark it",
     long_about = "olap generates a reproducible retail star schema as Hive-partitioned Parquet and CSV, \

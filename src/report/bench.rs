@@ -326,8 +326,13 @@ pub fn studies(
 
 fn header(res: &BenchResult) -> String {
     format!(
-        "olap {} · DuckDB {} · {} cores, {} · {} fact rows ({}) · {} rounds after {} warm-up · {} threads\n",
+        "olap {}{} · DuckDB {} · {} cores, {} · {} fact rows ({}) · {} rounds after {} warm-up · {} threads\n",
         res.olap_version,
+        res.build
+            .as_deref()
+            .filter(|b| *b != "plain")
+            .map(|b| format!(" ({b} build)"))
+            .unwrap_or_default(),
         res.duckdb_version,
         res.machine.cores,
         human_bytes(res.machine.memory_bytes),

@@ -420,10 +420,11 @@ pub fn page(o: &BenchOutcome, title: &str) -> Result<String> {
     let mut out = head(title);
     let _ = write!(
         out,
-        "<h1>{}</h1><p class=\"muted\">{} · olap {} · DuckDB {}</p>",
+        "<h1>{}</h1><p class=\"muted\">{} · olap {} ({} build) · DuckDB {}</p>",
         esc(title),
         esc(&r.created_at),
         esc(&r.olap_version),
+        esc(r.build.as_deref().unwrap_or("unrecorded")),
         esc(&r.duckdb_version)
     );
     let v = &o.verdicts;

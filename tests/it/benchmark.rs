@@ -76,7 +76,14 @@ fn quick_run_writes_a_versioned_result_that_round_trips() {
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["result"]["queries"].as_array().unwrap().len(), 4);
     assert_eq!(v["result"]["settings"]["rounds"], 2);
-    // What shapes the SQL and plan that ran is recorded too.
+    // What shapes the SQL, the plan and the machine code that ran is
+    // recorded too; `--version` names the build as the result does.
+    assert_eq!(v["result"]["build"], olap::BUILD);
+    let version = stdout(&olap().arg("--version").output().unwrap());
+    assert!(
+        version.contains(&format!("({} build)", olap::BUILD)),
+        "{version}"
+    );
     assert_eq!(v["result"]["settings"]["rewrite"], "auto");
     assert_eq!(v["result"]["settings"]["fact_view"], "auto");
     for q in v["result"]["queries"].as_array().unwrap() {
