@@ -258,17 +258,31 @@ fn partition_pruning_variants_agree_and_prune() {
     assert_eq!(runs[1]["variant"], "year filter");
     assert_eq!(runs[1]["profile"]["partitions_scanned"], 4);
     assert_eq!(runs[3]["profile"]["partitions_scanned"], 12);
-    // The catalog aggregates before it joins, so every variant reads the
-    // fact table as one scan of all files; the date filter is pruned by
-    // row-group statistics (footers of every file read, rows of one).
-    assert!(runs.iter().all(|r| r["fact_view"] == "files"), "{runs:?}");
-    assert_eq!(runs[2]["profile"]["partitions_scanned"], 12);
+    // The catalog aggregates before it joins, so the variants read the
+    // fact table as one scan of all files, but the date filter: a whole
+    // quarter, which over the partitions their statistics prove, so the
+    // other partitions drop out of the plan and no row is tested.
+    for (i, view) in [(0, "files"), (1, "files"), (2, "partitions"), (3, "files")] {
+        assert_eq!(runs[i]["fact_view"], view, "{}", runs[i]["variant"]);
+    }
+    assert_eq!(runs[2]["profile"]["partitions_scanned"], 1);
     assert_eq!(
         runs[2]["profile"]["rows_scanned"], runs[0]["profile"]["rows_scanned"],
         "the date filter reads no more than the partition filter"
     );
-    // One scan per partition: the partitions whose min/max dates cannot
-    // match are dropped from the plan, and the answer is the same.
+    // Every variant forced onto one scan per partition, and onto one scan
+    // of all files (the date filter then reads every file's footer and
+    // prunes row groups): the same answers.
+    let files = q3(&["--fact-view", "files"]);
+    let fruns = files["queries"][0]["runs"].as_array().unwrap();
+    assert_eq!(fruns[2]["profile"]["partitions_scanned"], 12);
+    assert_eq!(
+        fruns[2]["profile"]["rows_scanned"], runs[0]["profile"]["rows_scanned"],
+        "by row groups the date filter reads no more than the partition filter"
+    );
+    for i in 0..4 {
+        assert_eq!(rows(&files, i), rows(&v, i), "variant {i}");
+    }
     let union = q3(&["--fact-view", "partitions"]);
     let uruns = union["queries"][0]["runs"].as_array().unwrap();
     assert_eq!(uruns[2]["fact_view"], "partitions");
@@ -750,12 +764,33 @@ fn adhoc_answers_agree_across_fact_views_and_pruning_is_read_from_the_plan() {
     // Aggregated before the join by a key DuckDB hashes either way, or by a
     // partition key into few groups: one scan; by a partition key into many
     // groups: fewer at once per partition.
-    let catalog = runs_by_id(&analyze(&[
+    let report = analyze(&[
         "partition_pruning",
         "revenue_by_region_year",
         "moving_average",
-    ]));
+    ]);
+    let catalog = runs_by_id(&report);
     assert_eq!(catalog["partition_pruning"]["fact_view"], "files");
+    // A date filter that whole partitions satisfy: over the partitions the
+    // optimizer proves it from their statistics instead of testing rows.
+    // One that only the year's directories narrow stays on one scan.
+    let variant = |name: &str| {
+        report["queries"][0]["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["variant"] == name)
+            .unwrap_or_else(|| panic!("no {name} run"))
+            .clone()
+    };
+    let by_date = variant("date filter (zone maps)");
+    assert_eq!(by_date["fact_view"], "partitions", "{by_date}");
+    assert_eq!(
+        by_date["fact_view_reason"],
+        "the date filter holds for whole partitions, which their statistics prove"
+    );
+    assert_eq!(variant("year filter")["fact_view"], "files");
+    assert_eq!(variant("no filter")["fact_view"], "files");
     assert_eq!(catalog["revenue_by_region_year"]["fact_view"], "files");
     assert_eq!(catalog["moving_average"]["fact_view"], "partitions");
     assert_eq!(
