@@ -729,13 +729,6 @@ fn choose_from_plan(roots: &[serde_json::Value]) -> FactViewUse {
                 && projected.iter().all(|c| has(time, c))
         })
     };
-    fn any_node(node: &Value, pred: &dyn Fn(&Value) -> bool) -> bool {
-        pred(node)
-            || node
-                .get("children")
-                .and_then(Value::as_array)
-                .is_some_and(|cs| cs.iter().any(|c| any_node(c, pred)))
-    }
     /// The two kinds of scan the rule looks for.
     struct Scans<'a> {
         fact: &'a dyn Fn(&Value) -> bool,
@@ -797,26 +790,28 @@ fn choose_from_plan(roots: &[serde_json::Value]) -> FactViewUse {
     FactViewUse { view, reason }
 }
 
+/// Whether `pred` holds for `node` or any operator below it.
+fn any_node(node: &serde_json::Value, pred: &dyn Fn(&serde_json::Value) -> bool) -> bool {
+    pred(node)
+        || node
+            .get("children")
+            .and_then(serde_json::Value::as_array)
+            .is_some_and(|cs| cs.iter().any(|c| any_node(c, pred)))
+}
+
 /// Whether a scan in the plan filters its rows by `date` (a `Filters`
 /// entry naming the column).
 fn filters_date(roots: &[serde_json::Value]) -> bool {
-    use serde_json::Value;
-    fn any(node: &Value) -> bool {
-        let scan = node
-            .get("name")
-            .and_then(Value::as_str)
-            .is_some_and(|n| n.starts_with("READ_") || n == "TABLE_SCAN");
-        (scan
+    let by_date = |node: &serde_json::Value| {
+        node["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("READ_") || n == "TABLE_SCAN")
             && strings(&node["extra_info"]["Filters"]).iter().any(|f| {
                 f.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                     .any(|w| w == "date")
-            }))
-            || node
-                .get("children")
-                .and_then(Value::as_array)
-                .is_some_and(|cs| cs.iter().any(any))
-    }
-    roots.iter().any(any)
+            })
+    };
+    roots.iter().any(|r| any_node(r, &by_date))
 }
 
 /// The one-scan-per-partition view for a query that aggregates the fact

@@ -473,24 +473,26 @@ fn conjuncts(e: &Value) -> Vec<&Value> {
     }
 }
 
-/// The FROM tree with the fact's table replaced by `with`.
-fn replace_fact(t: &Value, with: &Value) -> Value {
-    match t["type"].as_str() {
-        Some("BASE_TABLE")
-            if t["table_name"]
-                .as_str()
-                .is_some_and(|n| n.eq_ignore_ascii_case("sales_fact")) =>
-        {
-            with.clone()
-        }
-        Some("JOIN") => {
-            let mut j = t.clone();
-            j["left"] = replace_fact(&t["left"], with);
-            j["right"] = replace_fact(&t["right"], with);
-            j
-        }
-        _ => t.clone(),
-    }
+/// The select list's explicit aliases, in lower case.
+fn select_aliases(node: &Value) -> BTreeSet<String> {
+    node["select_list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["alias"].as_str())
+        .filter(|a| !a.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect()
+}
+
+/// Whether `e` is a bare name that is one of `aliases`: ORDER BY binds
+/// such a name to the select-list alias before any column.
+fn is_bare_alias(e: &Value, aliases: &BTreeSet<String>) -> bool {
+    e["class"] == "COLUMN_REF"
+        && e["column_names"].as_array().is_some_and(|n| n.len() == 1)
+        && e["column_names"][0]
+            .as_str()
+            .is_some_and(|n| aliases.contains(&n.to_ascii_lowercase()))
 }
 
 fn column_ref(table: &str, column: &str) -> Value {
@@ -641,24 +643,13 @@ fn rewrite_select(node: &Value, stats: &Stats) -> Option<(Value, String)> {
     let mut outer = Vec::new();
     scope.check(&node["select_list"], &mut outer, true)?;
     scope.check(&node["group_expressions"], &mut outer, false)?;
-    let aliases: BTreeSet<String> = node["select_list"]
-        .as_array()?
-        .iter()
-        .filter_map(|i| i["alias"].as_str())
-        .filter(|a| !a.is_empty())
-        .map(str::to_ascii_lowercase)
-        .collect();
+    let aliases = select_aliases(node);
     for m in modifiers {
         let mut refs = Vec::new();
         for o in m["orders"].as_array().into_iter().flatten() {
             let e = &o["expression"];
             // ORDER BY binds a bare name to a select-list alias first.
-            let bare = e["class"] == "COLUMN_REF"
-                && e["column_names"].as_array().is_some_and(|n| n.len() == 1)
-                && e["column_names"][0]
-                    .as_str()
-                    .is_some_and(|n| aliases.contains(&n.to_ascii_lowercase()));
-            if !bare {
+            if !is_bare_alias(e, &aliases) {
                 scope.check(e, &mut refs, true)?;
             }
         }
@@ -721,7 +712,7 @@ fn rewrite_select(node: &Value, stats: &Stats) -> Option<(Value, String)> {
         "subquery": {"node": inner, "named_param_map": []},
         "column_name_alias": [],
     });
-    outer_node["from_table"] = replace_fact(&node["from_table"], &subquery);
+    outer_node["from_table"] = replace_leaf(&node["from_table"], &fact_alias, &subquery);
     let dims: Vec<&str> = leaves
         .iter()
         .filter(|l| !l.table.is_fact())
@@ -934,19 +925,14 @@ fn distinct_bitmaps(
     // standing for the counted column.
     let mut templates = BTreeMap::new();
     for k in keys.values() {
-        let ast: String = conn.query_row(
-            "SELECT json_serialize_sql(?)",
-            [format!(
-                "SELECT coalesce(bit_count(bitstring_agg(__olap_key, {}, {})), 0)",
+        let template = parse_expression(
+            conn,
+            &format!(
+                "coalesce(bit_count(bitstring_agg(__olap_key, {}, {})), 0)",
                 k.low, k.high
-            )],
-            |r| r.get(0),
+            ),
         )?;
-        let ast: Value = serde_json::from_str(&ast)?;
-        templates.insert(
-            k.dim,
-            ast["statements"][0]["node"]["select_list"][0].clone(),
-        );
+        templates.insert(k.dim, template);
     }
     let swap = |e: &Value| -> Option<Value> {
         let t = distinct_key(&scope, e)?;
@@ -1189,21 +1175,8 @@ fn group_codes(conn: &Connection, node: &Value, nested: bool) -> Result<Option<(
     {
         return Ok(None);
     }
-    let aliases: BTreeSet<String> = node["select_list"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i["alias"].as_str())
-        .filter(|a| !a.is_empty())
-        .map(str::to_ascii_lowercase)
-        .collect();
-    let bare_alias = |e: &Value| {
-        e["class"] == "COLUMN_REF"
-            && e["column_names"].as_array().is_some_and(|n| n.len() == 1)
-            && e["column_names"][0]
-                .as_str()
-                .is_some_and(|n| aliases.contains(&n.to_ascii_lowercase()))
-    };
+    let aliases = select_aliases(node);
+    let bare_alias = |e: &Value| is_bare_alias(e, &aliases);
     let scope = Scope { leaves: &leaves };
     let mut coded: Vec<Coded> = Vec::new();
     for g in groups {
