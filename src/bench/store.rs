@@ -104,24 +104,24 @@ impl RunContext {
             ));
         }
         // Results from before these were recorded say nothing: compared.
-        if let Some(r) = base
-            .settings
-            .rewrite
-            .as_ref()
-            .filter(|r| **r != self.rewrite)
-        {
-            why.push(format!("--rewrite {r} vs {}", self.rewrite));
-        }
-        if let Some(v) = base
-            .settings
-            .fact_view
-            .as_ref()
-            .filter(|v| **v != self.fact_view)
-        {
-            why.push(format!("--fact-view {v} vs {}", self.fact_view));
-        }
-        if let Some(b) = base.build.as_ref().filter(|b| **b != self.build) {
-            why.push(format!("a {b} build vs {}", self.build));
+        type Say = fn(&str, &str) -> String;
+        let recorded: [(Option<&str>, &str, Say); 3] = [
+            (base.settings.rewrite.as_deref(), &self.rewrite, |a, b| {
+                format!("--rewrite {a} vs {b}")
+            }),
+            (
+                base.settings.fact_view.as_deref(),
+                &self.fact_view,
+                |a, b| format!("--fact-view {a} vs {b}"),
+            ),
+            (base.build.as_deref(), &self.build, |a, b| {
+                format!("a {a} build vs {b}")
+            }),
+        ];
+        for (was, now, say) in recorded {
+            if let Some(was) = was.filter(|w| *w != now) {
+                why.push(say(was, now));
+            }
         }
         if base.machine.key() != self.machine.key() {
             why.push(format!(
