@@ -1220,14 +1220,17 @@ fn group_codes(conn: &Connection, node: &Value, nested: bool) -> Result<Option<(
     if ambiguous {
         return Ok(None);
     }
-    let coded_ref = |e: &Value| -> Option<&Coded> {
+    // The index in `coded` of the column `e` names.
+    let coded_ref = |e: &Value| -> Option<usize> {
         if e["class"] != "COLUMN_REF" {
             return None;
         }
         let Some(Ref::Dim(leaf, column)) = scope.resolve(e) else {
             return None;
         };
-        coded.iter().find(|k| k.leaf == leaf && k.column == column)
+        coded
+            .iter()
+            .position(|k| k.leaf == leaf && k.column == column)
     };
     let mut decoders = Vec::new();
     for k in &coded {
@@ -1243,9 +1246,7 @@ fn group_codes(conn: &Connection, node: &Value, nested: bool) -> Result<Option<(
         if scope.is_aggregate(e) {
             return Some(e.clone());
         }
-        let k = coded_ref(e)?;
-        let i = coded.iter().position(|c| std::ptr::eq(c, k))?;
-        let mut d = decoders[i].clone();
+        let mut d = decoders[coded_ref(e)?].clone();
         d["alias"] = e["alias"].clone();
         Some(d)
     };
@@ -1281,7 +1282,7 @@ fn group_codes(conn: &Connection, node: &Value, nested: bool) -> Result<Option<(
     }
     new["modifiers"] = modifiers;
     new["group_expressions"] = replace(&node["group_expressions"], &|e| {
-        coded_ref(e).map(|k| column_ref(&leaves[k.leaf].alias, &k.code_column()))
+        coded_ref(e).map(|i| column_ref(&leaves[coded[i].leaf].alias, &coded[i].code_column()))
     });
     let mut from = node["from_table"].clone();
     let mut described = Vec::new();
