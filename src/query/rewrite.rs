@@ -1735,7 +1735,7 @@ mod tests {
             // Unique, too many values, not a string, not grouped.
             format!("SELECT c.customer_id, sum(f.revenue) {join} GROUP BY c.customer_id"),
             format!("SELECT p.brand, sum(f.revenue) {join} GROUP BY p.brand"),
-            format!("SELECT p.product_id, sum(f.revenue) {join} GROUP BY p.product_id"),
+            format!("SELECT p.list_price, sum(f.revenue) {join} GROUP BY p.list_price"),
             format!("SELECT max(c.segment), sum(f.revenue) {join}"),
             // No fact rows to group; grouping sets; a scalar subquery; a
             // HAVING name that is also an alias; a CTE.
