@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::engine::query;
+use super::engine::{query, quote};
 use super::execute::{Execution, execute};
 use crate::storage::layout::{fact_partition, partition_dir, partition_values};
 
@@ -361,7 +361,7 @@ pub fn execute_profiled(
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
-    let quoted = format!("'{}'", path.to_string_lossy().replace('\'', "''"));
+    let quoted = quote(&path.to_string_lossy());
     conn.execute_batch(&format!(
         "SET enable_profiling = 'json'; SET profiling_output = {quoted};"
     ))?;

@@ -44,6 +44,7 @@ use chrono::Datelike;
 use duckdb::Connection;
 use serde_json::{Value, json};
 
+use super::engine::quote;
 use crate::model::Table;
 use crate::storage::manifest::Manifest;
 
@@ -473,6 +474,29 @@ fn conjuncts(e: &Value) -> Vec<&Value> {
     }
 }
 
+/// Whether the node defines CTEs (a CTE could name a table as one of olap's).
+fn has_cte(node: &Value) -> bool {
+    node["cte_map"]["map"]
+        .as_array()
+        .is_some_and(|m| !m.is_empty())
+}
+
+/// The GROUP BY expressions of a node grouped the plain way (no GROUPING
+/// SETS, ROLLUP, CUBE or `GROUP BY ALL`), empty when it is not grouped;
+/// `None` for any other grouping.
+fn plain_groups(node: &Value) -> Option<&Vec<Value>> {
+    if node["aggregate_handling"] != "STANDARD_HANDLING" {
+        return None;
+    }
+    let groups = node["group_expressions"].as_array()?;
+    let sets = if groups.is_empty() {
+        json!([])
+    } else {
+        json!([(0..groups.len()).collect::<Vec<_>>()])
+    };
+    (node["group_sets"] == sets).then_some(groups)
+}
+
 /// The select list's explicit aliases, in lower case.
 fn select_aliases(node: &Value) -> BTreeSet<String> {
     node["select_list"]
@@ -572,23 +596,14 @@ fn strip(e: &mut Value) {
 /// and the rule says it pays.
 fn rewrite_select(node: &Value, stats: &Stats) -> Option<(Value, String)> {
     if node["type"] != "SELECT_NODE"
-        || node["cte_map"]["map"]
-            .as_array()
-            .is_some_and(|m| !m.is_empty())
-        || node["aggregate_handling"] != "STANDARD_HANDLING"
+        || has_cte(node)
         || !node["having"].is_null()
         || !node["qualify"].is_null()
         || !node["sample"].is_null()
     {
         return None;
     }
-    let groups = node["group_expressions"]
-        .as_array()
-        .filter(|g| !g.is_empty())?;
-    let all: Vec<Value> = (0..groups.len()).map(|i| json!(i)).collect();
-    if node["group_sets"] != json!([all]) {
-        return None;
-    }
+    plain_groups(node).filter(|g| !g.is_empty())?;
     let modifiers = node["modifiers"].as_array()?;
     if modifiers.iter().any(|m| {
         !matches!(
@@ -827,25 +842,12 @@ fn distinct_bitmaps(
     node: &Value,
     stats: &Stats,
 ) -> Result<Option<(Value, String)>> {
-    if node["cte_map"]["map"]
-        .as_array()
-        .is_some_and(|m| !m.is_empty())
-        || node["aggregate_handling"] != "STANDARD_HANDLING"
-        || !node["sample"].is_null()
-    {
+    if has_cte(node) || !node["sample"].is_null() {
         return Ok(None);
     }
-    let Some(groups) = node["group_expressions"].as_array() else {
+    let Some(groups) = plain_groups(node) else {
         return Ok(None);
     };
-    let standard: Vec<Value> = if groups.is_empty() {
-        Vec::new()
-    } else {
-        vec![json!((0..groups.len()).collect::<Vec<_>>())]
-    };
-    if node["group_sets"] != Value::Array(standard) {
-        return Ok(None);
-    }
     let mut leaves = Vec::new();
     if collect_from(&node["from_table"], &mut leaves, &mut Vec::new()).is_none() {
         return Ok(None);
@@ -981,11 +983,7 @@ impl Coded {
 
     /// `[v1, v2, …]` as a SQL list literal.
     fn values_sql(&self) -> String {
-        let quoted: Vec<String> = self
-            .values
-            .iter()
-            .map(|v| format!("'{}'", v.replace('\'', "''")))
-            .collect();
+        let quoted: Vec<String> = self.values.iter().map(|v| quote(v)).collect();
         format!("[{}]", quoted.join(", "))
     }
 }
@@ -1089,11 +1087,7 @@ fn group_codes_within(conn: &Connection, node: &Value, notes: &mut Vec<String>) 
         notes: &mut Vec<String>,
     ) -> Result<Value> {
         // A CTE could name a table as one of olap's; its scope is left alone.
-        if node["type"] != "SELECT_NODE"
-            || node["cte_map"]["map"]
-                .as_array()
-                .is_some_and(|m| !m.is_empty())
-        {
+        if node["type"] != "SELECT_NODE" || has_cte(node) {
             return Ok(node.clone());
         }
         let mut new = match group_codes(conn, node, nested)? {
@@ -1144,16 +1138,10 @@ fn group_codes_within(conn: &Connection, node: &Value, notes: &mut Vec<String>) 
 /// subquery expression or a bare name that is also a select-list alias
 /// leaves the node alone.
 fn group_codes(conn: &Connection, node: &Value, nested: bool) -> Result<Option<(Value, String)>> {
-    let Some(groups) = node["group_expressions"]
-        .as_array()
-        .filter(|g| !g.is_empty())
-    else {
+    let Some(groups) = plain_groups(node).filter(|g| !g.is_empty()) else {
         return Ok(None);
     };
-    if node["aggregate_handling"] != "STANDARD_HANDLING"
-        || node["group_sets"] != json!([(0..groups.len()).collect::<Vec<_>>()])
-        || !node["sample"].is_null()
-    {
+    if !node["sample"].is_null() {
         return Ok(None);
     }
     let mut leaves = Vec::new();
