@@ -4,7 +4,10 @@
 # that profile (clang 22's -fprofile-use). Opt-in: it takes two cold DuckDB
 # builds (about 20 minutes each on 2 cores), and a profile is a binary file
 # that has no place in the repository, so `cargo build --release` stays the
-# plain build. See docs/architecture.md, "The build".
+# default build. Its C++ flags replace the default's `-flto=thin`
+# (.cargo/config.toml), so this build is PGO without ThinLTO: measured against
+# the default build before ThinLTO, not since. See docs/architecture.md,
+# "The build".
 #
 #   scripts/pgo.sh            # builds $PGO_DIR/use/release/olap
 #
@@ -26,7 +29,8 @@ DATA="$PGO_DIR/data-10M"
 
 echo "== 1/3 instrumented build ($PGO_DIR/gen)"
 rm -rf "$RAW"
-# rustc links with the system cc, which does not know the objects want
+# RUSTFLAGS replaces the default's LLD/ThinLTO link flags (plain objects need
+# none). The linker does not know the objects want
 # clang's profile runtime: link it, and pull in the part that writes the
 # profile at exit (-u __llvm_profile_runtime, which clang's driver adds).
 OLAP_BUILD=pgo-instrumented CFLAGS="-fprofile-generate=$RAW" CXXFLAGS="-fprofile-generate=$RAW" \

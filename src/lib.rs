@@ -9,9 +9,10 @@
 //! -> `demo`. `targets` holds every target; `cli` turns flags into configs
 //! and calls one of these. docs/architecture.md has the module map.
 
-/// How this binary's DuckDB was compiled: `plain` (`cargo build --release`)
-/// or what `scripts/pgo.sh` sets in `OLAP_BUILD` (`pgo`). Benchmark results
-/// record it: a baseline from another build times other machine code.
+/// How this binary's DuckDB was compiled, from `OLAP_BUILD` at build time:
+/// `thinlto` (`cargo build --release`, set in .cargo/config.toml), `pgo`
+/// (`scripts/pgo.sh`), `plain` when unset. Benchmark results record it: a
+/// baseline from another build times other machine code.
 pub const BUILD: &str = match option_env!("OLAP_BUILD") {
     Some(b) => b,
     None => "plain",
