@@ -141,8 +141,8 @@ pub struct BenchResult {
     pub schema_version: u32,
     pub created_at: String,
     pub olap_version: String,
-    /// How the binary's DuckDB was compiled (`plain` or `pgo`, see
-    /// `crate::BUILD`); absent in results from before it was recorded.
+    /// How the binary's DuckDB was compiled (`thinlto`, `pgo` or `plain`,
+    /// see `crate::BUILD`); absent in results from before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build: Option<String>,
     pub duckdb_version: String,
