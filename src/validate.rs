@@ -258,7 +258,7 @@ pub fn validate_remote(url: &str, remove_leftovers: bool) -> Result<Validation> 
         .map(|f| (format!("{root}{}", f.path), f))
         .collect();
     let sizes: std::collections::BTreeMap<&str, u64> =
-        objects.iter().map(|(k, o)| (k.as_str(), o.size)).collect();
+        objects.iter().map(|(k, n)| (k.as_str(), *n)).collect();
     let mut missing = Vec::new();
     let mut bad = Vec::new();
     for (key, f) in &listed {

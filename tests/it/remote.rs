@@ -1,10 +1,12 @@
 //! Object storage: `generate --output-dir s3://…` and `validate` against a
-//! real S3-protocol server (`s3s-fs`, files on disk) started on 127.0.0.1 by
-//! each test. `.ci/run` installs it; without it these tests say so and skip.
+//! real S3-protocol server (the `s3s-fs` crate, objects as files on disk)
+//! that each test starts on 127.0.0.1 inside the test process: a
+//! dev-dependency, so the tests never depend on a tool being installed. The
+//! client is olap's `s3` feature: without it these tests show as ignored,
+//! with the command that runs them.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command as StdCommand, Stdio};
+use std::process::Command as StdCommand;
 use std::time::{Duration, Instant};
 
 use olap::storage::manifest::Manifest;
@@ -15,66 +17,55 @@ const KEY: &str = "olap-test-key";
 const SECRET: &str = "olap-test-secret";
 const BUCKET: &str = "lake";
 
-/// A running `s3s-fs` with one bucket; stopped on drop.
+/// A running S3 server with one bucket; stopped on drop (its runtime, and
+/// with it the listener and every connection, shuts down).
 struct Server {
-    child: Child,
+    _rt: tokio::runtime::Runtime,
     port: u16,
     /// The server's storage: `<root>/<bucket>/<key>` is each object's bytes.
     root: tempfile::TempDir,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn s3s_fs() -> Option<PathBuf> {
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .chain(home.map(|h| h.join(".cargo/bin")))
-        .map(|d| d.join("s3s-fs"))
-        .find(|p| p.is_file())
-}
-
 impl Server {
-    /// Starts a server, or explains why not (the caller skips).
-    fn start() -> Option<Server> {
-        let Some(bin) = s3s_fs() else {
-            eprintln!(
-                "SKIPPED: no s3s-fs binary on PATH or in ~/.cargo/bin (`cargo install s3s-fs --version 0.14.1 --features binary --locked`; .ci/run does this)"
-            );
-            return None;
-        };
+    fn start() -> Server {
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+        use hyper_util::server::conn::auto::Builder;
+        use s3s::auth::SimpleAuth;
+        use s3s::service::S3ServiceBuilder;
+
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join(BUCKET)).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = StdCommand::new(bin)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", KEY, "--secret-key", SECRET])
-            .arg(root.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
             .unwrap();
-        let server = Server { child, port, root };
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if start.elapsed() > Duration::from_secs(15) {
-                eprintln!("SKIPPED: s3s-fs did not listen on 127.0.0.1:{port} within 15 s");
-                return None;
+        let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
+        let mut b = S3ServiceBuilder::new(fs);
+        b.set_auth(SimpleAuth::from_single(KEY, SECRET));
+        let service = b.build();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        rt.spawn(async move {
+            loop {
+                let Ok((socket, _)) = listener.accept().await else {
+                    continue;
+                };
+                let conn = Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(socket), service.clone())
+                    .into_owned();
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
             }
-            std::thread::sleep(Duration::from_millis(50));
+        });
+        Server {
+            _rt: rt,
+            port,
+            root,
         }
-        Some(server)
     }
 
     fn url(&self, prefix: &str) -> String {
@@ -191,8 +182,12 @@ fn run_roots(dir: &Path) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "s3"),
+    ignore = "object storage is the `s3` feature: cargo test --release --features s3 (.ci/run does)"
+)]
 fn a_whole_run_uploads_the_same_bytes_as_a_local_run_and_validates() {
-    let Some(s) = Server::start() else { return };
+    let s = Server::start();
     let t = tempfile::tempdir().unwrap();
     let local = generate(&t.path().join("d"), 30_000, &["--format", "both"]);
     let o = s.generate("ds", 30_000, &["--format", "both"]);
@@ -249,8 +244,12 @@ fn a_whole_run_uploads_the_same_bytes_as_a_local_run_and_validates() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "s3"),
+    ignore = "object storage is the `s3` feature: cargo test --release --features s3 (.ci/run does)"
+)]
 fn force_replaces_a_remote_data_set_and_removes_the_old_run() {
-    let Some(s) = Server::start() else { return };
+    let s = Server::start();
     assert!(s.generate("ds", 20_000, &[]).status.success());
     let first = s.manifest("ds").unwrap().root.unwrap();
     let o = s.generate("ds", 20_000, &["--seed", "2"]);
@@ -272,8 +271,12 @@ fn force_replaces_a_remote_data_set_and_removes_the_old_run() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "s3"),
+    ignore = "object storage is the `s3` feature: cargo test --release --features s3 (.ci/run does)"
+)]
 fn parts_uploaded_at_once_make_one_data_set_when_the_last_lands() {
-    let Some(s) = Server::start() else { return };
+    let s = Server::start();
     let t = tempfile::tempdir().unwrap();
     let local = generate(&t.path().join("d"), 60_000, &[]);
     let children: Vec<_> = (1..=3)
@@ -311,8 +314,12 @@ fn parts_uploaded_at_once_make_one_data_set_when_the_last_lands() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "s3"),
+    ignore = "object storage is the `s3` feature: cargo test --release --features s3 (.ci/run does)"
+)]
 fn a_run_killed_mid_upload_is_never_a_data_set_and_its_leftovers_are_removable() {
-    let Some(s) = Server::start() else { return };
+    let s = Server::start();
     let mut child = s
         .spawnable()
         .args([
@@ -395,8 +402,12 @@ fn a_run_killed_mid_upload_is_never_a_data_set_and_its_leftovers_are_removable()
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "s3"),
+    ignore = "object storage is the `s3` feature: cargo test --release --features s3 (.ci/run does)"
+)]
 fn bad_credentials_missing_buckets_and_dead_endpoints_are_one_line_errors() {
-    let Some(s) = Server::start() else { return };
+    let s = Server::start();
     let err = assert_refused(
         s.olap()
             .env("AWS_SECRET_ACCESS_KEY", "wrong")

@@ -1,30 +1,5 @@
-//! Data sets in object storage: `--output-dir s3://bucket/prefix`.
-//!
-//! A store has no rename, so publishing works by naming instead:
-//!
-//! ```text
-//! s3://bucket/prefix/
-//!   manifest.json                  the commit point: written last, names its root
-//!   v-20261125T203000Z-1a2b3c4d/   a whole run's files (and its own manifest.json)
-//!     parquet/sales_fact/year=2021/quarter=1/part-00000.parquet
-//!   parts-4-9f8e7d6c/              the shared root of a 4-part run (by its settings)
-//!     manifest.part-00001-of-00004.json
-//! ```
-//!
-//! A whole run uploads its files under a fresh run root, then its manifest,
-//! then replaces `prefix/manifest.json` (one PUT, atomic on S3): readers see
-//! the old data set or the new one. The old run's objects are deleted after
-//! the commit. A sharded run's parts share a root derived from their settings,
-//! each writes a part manifest last, and the part that finds all N merges them
-//! and writes `manifest.json` with a create-only PUT (exactly once; an
-//! identical retry is harmless). Objects no manifest names are leftovers of a
-//! run that died (or is still running elsewhere): `validate` lists them and
-//! `--remove-leftovers` deletes them.
-//!
-//! Credentials, region and endpoint come from the standard `AWS_*`
-//! environment variables (`AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP=true` for a
-//! local server). Files stream up in 5 MiB parts, at most 4 in flight per
-//! file, so memory stays bounded whatever the file size.
+//! The S3 client behind `storage::remote` (the `s3` feature): object_store
+//! over reqwest and rustls.
 
 use std::io::Write;
 use std::path::Path;
@@ -37,25 +12,15 @@ use futures::StreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as Key;
 use object_store::{
-    ClientConfigKey, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+    ClientConfigKey, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
     RetryConfig, WriteMultipart,
 };
 use xxhash_rust::xxh3::Xxh3;
 
-use super::StorageSpec;
-use super::layout::MANIFEST;
-use super::manifest::Manifest;
-use super::write::{FileSink, Sink};
 use crate::error::UserError;
-use crate::model::GenSpec;
-
-/// The URL scheme olap writes to.
-pub const SCHEME: &str = "s3://";
-
-/// The object-store URL `p` names, if it names one.
-pub fn url_of(p: &Path) -> Option<&str> {
-    p.to_str().filter(|s| s.starts_with(SCHEME))
-}
+use crate::storage::layout::MANIFEST;
+use crate::storage::manifest::Manifest;
+use crate::storage::write::{FileSink, Sink};
 
 /// Upload parts in flight per file (each up to 5 MiB).
 const IN_FLIGHT: usize = 4;
@@ -126,6 +91,10 @@ impl Remote {
         {
             crate::bail_user!("{url}: the prefix has an empty, . or .. component");
         }
+        // TLS through rustls on `ring` (Cargo.toml says why not aws-lc-rs):
+        // the process default, installed once; a second install is refused
+        // harmlessly.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let store = AmazonS3Builder::from_env()
             .with_url(format!("s3://{bucket}"))
             .with_retry(RetryConfig {
@@ -176,8 +145,8 @@ impl Remote {
     }
 
     /// Every object under `rel` (relative to the prefix), with keys made
-    /// relative to the prefix.
-    pub fn list(&self, rel: &str) -> Result<Vec<(String, ObjectMeta)>> {
+    /// relative to the prefix, and its size in bytes.
+    pub fn list(&self, rel: &str) -> Result<Vec<(String, u64)>> {
         let key = self.key(rel);
         let strip = format!("{}/", self.prefix);
         self.rt.block_on(async {
@@ -187,7 +156,7 @@ impl Remote {
                 let m = m.map_err(|e| fail(e, "listing", &self.url))?;
                 let k = m.location.to_string();
                 let rel = k.strip_prefix(&strip).unwrap_or(&k).to_string();
-                out.push((rel, m));
+                out.push((rel, m.size));
             }
             out.sort_by(|a, b| a.0.cmp(&b.0));
             Ok(out)
@@ -195,14 +164,15 @@ impl Remote {
     }
 
     /// The object at `rel`, or `None` when there is none.
-    pub fn get(&self, rel: &str) -> Result<Option<Bytes>> {
+    pub fn get(&self, rel: &str) -> Result<Option<Vec<u8>>> {
         let key = self.key(rel);
         self.rt.block_on(async {
             match self.store.get(&key).await {
                 Ok(r) => Ok(Some(
                     r.bytes()
                         .await
-                        .map_err(|e| fail(e, "reading", &self.show(rel)))?,
+                        .map_err(|e| fail(e, "reading", &self.show(rel)))?
+                        .to_vec(),
                 )),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(fail(e, "reading", &self.show(rel))),
@@ -375,26 +345,3 @@ impl Drop for RemoteFile {
     }
 }
 
-/// A fresh run root for a whole run: time-ordered, unique.
-pub fn fresh_root() -> String {
-    let id = super::lock::run_id();
-    let nonce = id.rsplit('-').next().unwrap_or("0");
-    format!("v-{}-{nonce}/", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"))
-}
-
-/// The shared root of a sharded run: the same for every part generated with
-/// the same settings, so parts on different machines meet there.
-pub fn parts_root(spec: &GenSpec, storage: &StorageSpec, parts: u32) -> String {
-    let settings = serde_json::to_string(&(spec, storage)).expect("serialises");
-    format!(
-        "parts-{parts}-{:08x}/",
-        xxhash_rust::xxh3::xxh3_64(settings.as_bytes()) as u32
-    )
-}
-
-/// The run root an object under the prefix belongs to (`v-…/`, `parts-…/`).
-pub fn root_of(rel: &str) -> Option<&str> {
-    let end = rel.find('/')?;
-    let root = &rel[..=end];
-    (root.starts_with("v-") || root.starts_with("parts-")).then_some(root)
-}

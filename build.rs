@@ -1,0 +1,112 @@
+//! Names the build: which C++ compiler built DuckDB (the `duckdb` crate's
+//! `bundled` sources, compiled by the `cc` crate in the same `cargo` run)
+//! and with which optimisation beyond `-O3` (ThinLTO, PGO). `olap --version`
+//! prints it and benchmark results record it, so a baseline from another
+//! build (other machine code) is not compared by mistake.
+//!
+//! The compiler and flags are found as the `cc` crate finds them: the
+//! target-specific variable first, then `TARGET_`, then the plain one
+//! (`CXX`, `CXXFLAGS`), else the system's `c++`.
+
+use std::process::Command;
+
+fn main() {
+    let target = std::env::var("TARGET").unwrap_or_default();
+    let cxx = env_for(&target, "CXX");
+    let flags = env_for(&target, "CXXFLAGS").unwrap_or_default();
+    let compiler = cxx.unwrap_or_else(|| "c++".to_string());
+    // `CXX` may carry arguments (`ccache g++`, `clang++ -m64`): the program
+    // is the word that names a compiler, else the first.
+    let words: Vec<&str> = compiler.split_whitespace().collect();
+    let program = words
+        .iter()
+        .find(|w| w.contains("++") || w.contains("clang") || w.contains("gcc"))
+        .or(words.first())
+        .copied()
+        .unwrap_or("c++");
+    let version = Command::new(program)
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    let mut name = version
+        .as_deref()
+        .map(compiler_name)
+        .unwrap_or_else(|| format!("{program}-unknown"));
+    let has = |flag: &str| flags.split_whitespace().any(|f| f.starts_with(flag));
+    let lto = if has("-flto=thin") {
+        Some("thinlto")
+    } else if has("-flto") {
+        Some("lto")
+    } else {
+        None
+    };
+    let profile = if has("-fprofile-use") {
+        Some("pgo")
+    } else if has("-fprofile-generate") {
+        Some("pgo-instrumented")
+    } else {
+        None
+    };
+    let native = has("-march=native").then_some("native");
+    for part in [lto, profile, native].into_iter().flatten() {
+        name.push('+');
+        name.push_str(part);
+    }
+    println!("cargo:rustc-env=OLAP_BUILD={name}");
+    println!("cargo:rerun-if-changed=build.rs");
+    for var in ["CXX", "CXXFLAGS"] {
+        for key in [
+            format!("{var}_{target}"),
+            format!("{var}_{}", target.replace('-', "_")),
+            format!("TARGET_{var}"),
+            var.to_string(),
+        ] {
+            println!("cargo:rerun-if-env-changed={key}");
+        }
+    }
+    // A new compiler on PATH is a new build (the `c++` alternative moved).
+    println!("cargo:rerun-if-env-changed=PATH");
+}
+
+/// The variable as the `cc` crate reads it for `target`.
+fn env_for(target: &str, var: &str) -> Option<String> {
+    [
+        format!("{var}_{target}"),
+        format!("{var}_{}", target.replace('-', "_")),
+        format!("TARGET_{var}"),
+        var.to_string(),
+    ]
+    .iter()
+    .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
+}
+
+/// `gcc-12.2.0` or `clang-22.1.0` from a compiler's `--version` output.
+fn compiler_name(version: &str) -> String {
+    let first = version.lines().next().unwrap_or_default();
+    let number = |text: &str| {
+        text.split_whitespace()
+            .find(|w| {
+                w.chars().next().is_some_and(|c| c.is_ascii_digit())
+                    && w.contains('.')
+                    && w.chars().all(|c| c.is_ascii_digit() || c == '.')
+            })
+            .map(str::to_string)
+    };
+    if let Some(rest) = first.split("clang version").nth(1) {
+        return format!("clang-{}", number(rest).unwrap_or_default());
+    }
+    let gnu = first.contains("g++")
+        || first.contains("gcc")
+        || first.contains("GCC")
+        || version.contains("Free Software Foundation");
+    let family = if gnu { "gcc" } else { "cc" };
+    // GCC's first line ends with the version: `g++ (Debian 12.2.0-14) 12.2.0`.
+    let v = first
+        .split_whitespace()
+        .rev()
+        .find_map(|w| number(w))
+        .unwrap_or_default();
+    format!("{family}-{v}")
+}
