@@ -33,6 +33,7 @@ use olap::query::catalog::{CATALOG, Params, render};
 use olap::query::engine::{Engine, EngineConfig};
 use olap::query::execute::execute;
 use olap::storage::FileFormat;
+use olap::storage::dataset::DataSet;
 use olap::targets::scaled_p95_ms;
 
 /// Per bench: when its first execution started, and each execution's start
@@ -89,18 +90,8 @@ fn queries(c: &mut Criterion) {
     let rows = rows();
     let dir = data_set(rows);
     let threads = olap::util::default_threads();
-    let open = |storage| {
-        Engine::open(EngineConfig {
-            data_dir: dir.clone(),
-            storage,
-            threads,
-            memory_limit: None,
-            load_into: None,
-            fact_view: Default::default(),
-            rewrite: true,
-        })
-        .expect("engine")
-    };
+    let ds = std::sync::Arc::new(DataSet::open(&dir).expect("data set"));
+    let open = |storage| Engine::open(&ds, EngineConfig::new(storage, threads)).expect("engine");
     let (parquet, csv) = (open(FileFormat::Parquet), open(FileFormat::Csv));
     let params = Params::default();
     let mut g = c.benchmark_group(format!("catalog_{}", olap::util::human_count(rows)));
@@ -195,16 +186,9 @@ fn overhead() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(15);
-    let manifest = olap::storage::manifest::Manifest::load(&dir).expect("manifest");
-    let mut engines = Engines::new(EngineConfig {
-        data_dir: dir.clone(),
-        storage: FileFormat::Parquet,
-        threads,
-        memory_limit: None,
-        load_into: None,
-        fact_view: Default::default(),
-        rewrite: true,
-    });
+    let ds = std::sync::Arc::new(DataSet::open(&dir).expect("data set"));
+    let manifest = ds.manifest();
+    let mut engines = Engines::new(&ds, EngineConfig::new(FileFormat::Parquet, threads));
     let log_dir = tempfile::tempdir().expect("tempdir");
     let log = QueryLog::open(&log_dir.path().join("queries.log.jsonl")).expect("log");
     let bare = bare_duckdb(&dir, threads);
@@ -235,7 +219,7 @@ fn overhead() {
         for i in 0..=rounds {
             let t = Instant::now();
             std::hint::black_box(
-                run_query(&mut engines, q, &opts, &manifest, Some(&log)).expect("olap runs"),
+                run_query(&mut engines, q, &opts, manifest, Some(&log)).expect("olap runs"),
             );
             let olap_ms = t.elapsed().as_secs_f64() * 1e3;
             let t = Instant::now();

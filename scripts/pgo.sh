@@ -3,10 +3,9 @@
 # instrumentation, trained on olap's own questions, and compiled again with
 # that profile (clang 22's -fprofile-use). Opt-in: it takes two cold DuckDB
 # builds (about 20 minutes each on 2 cores), and a profile is a binary file
-# that has no place in the repository, so `cargo build --release` stays the
-# default build. Its C++ flags replace the default's `-flto=thin`
-# (.cargo/config.toml), so this build is PGO without ThinLTO: measured against
-# the default build before ThinLTO, not since. See docs/architecture.md,
+# that has no place in the repository, so `cargo build --release` (the
+# system's GCC) stays the default build. This build is PGO without ThinLTO
+# (.cargo/thinlto.toml is the ThinLTO one). See docs/architecture.md,
 # "The build".
 #
 #   scripts/pgo.sh            # builds $PGO_DIR/use/release/olap
@@ -33,7 +32,8 @@ rm -rf "$RAW"
 # none). The linker does not know the objects want
 # clang's profile runtime: link it, and pull in the part that writes the
 # profile at exit (-u __llvm_profile_runtime, which clang's driver adds).
-OLAP_BUILD=pgo-instrumented CFLAGS="-fprofile-generate=$RAW" CXXFLAGS="-fprofile-generate=$RAW" \
+CC=clang-22 CXX=clang++-22 AR=llvm-ar-22 \
+    CFLAGS="-fprofile-generate=$RAW" CXXFLAGS="-fprofile-generate=$RAW" \
     RUSTFLAGS="-C link-arg=$RT" CARGO_TARGET_DIR="$PGO_DIR/gen" \
     cargo rustc --release --locked --bin olap -- -C link-arg=-Wl,-u,__llvm_profile_runtime
 GEN="$PGO_DIR/gen/release/olap"
@@ -54,7 +54,9 @@ llvm-profdata-22 merge -o "$PGO_DIR/duckdb.profdata" "$RAW"
 
 echo "== 3/3 build with the profile ($PGO_DIR/use)"
 FLAGS="-fprofile-use=$PGO_DIR/duckdb.profdata -Wno-profile-instr-unprofiled -Wno-profile-instr-out-of-date -Wno-backend-plugin"
-# OLAP_BUILD is compiled in: `olap --version` and benchmark results say
-# "pgo", so a baseline from the plain build is not compared by mistake.
-OLAP_BUILD=pgo CFLAGS="$FLAGS" CXXFLAGS="$FLAGS" CARGO_TARGET_DIR="$PGO_DIR/use" cargo build --release --locked
+# The build's name is compiled in (build.rs reads -fprofile-use): `olap
+# --version` and benchmark results say "+pgo", so a baseline from another
+# build is not compared by mistake.
+CC=clang-22 CXX=clang++-22 AR=llvm-ar-22 CFLAGS="$FLAGS" CXXFLAGS="$FLAGS" \
+    CARGO_TARGET_DIR="$PGO_DIR/use" cargo build --release --locked
 echo "$PGO_DIR/use/release/olap"

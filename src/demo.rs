@@ -6,6 +6,7 @@
 //! same report is written as Markdown with SVG charts beside it.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
@@ -20,7 +21,7 @@ use crate::query::engine::EngineConfig;
 use crate::query::log::QueryLog;
 use crate::query::run::{Engines, RunOptions, run_query};
 use crate::report::{self, OutputFormat};
-use crate::storage::manifest::Manifest;
+use crate::storage::dataset::DataSet;
 use crate::storage::publish::{DirState, dir_state};
 use crate::storage::{Codec, FileFormat, Slice, StorageSpec};
 use crate::util::human_count;
@@ -97,21 +98,15 @@ pub fn tour(cfg: &DemoConfig, print: &mut dyn FnMut(&str)) -> Result<PathBuf> {
                 human_count(s.fact_rows_per_second as u64)
             );
         }
-        // Refuses foreign or half-written directories with its usual message.
-        _ => drop(Manifest::load(dir)?),
+        // Foreign or half-written directories: refused below, with the
+        // usual message, when the data set is opened.
+        _ => {}
     }
-    let _snapshot = crate::storage::lock::reader(dir)?;
-    let manifest = Manifest::load(dir)?;
+    // Opened once: every query, the benchmark and the studies read it.
+    let ds = Arc::new(DataSet::open(dir)?);
+    let manifest = ds.manifest();
     let has_csv = manifest.storage.has(FileFormat::Csv);
-    let mut engines = Engines::new(EngineConfig {
-        data_dir: dir.clone(),
-        storage: FileFormat::Parquet,
-        threads,
-        memory_limit: None,
-        load_into: None,
-        fact_view: Default::default(),
-        rewrite: true,
-    });
+    let mut engines = Engines::new(&ds, EngineConfig::new(FileFormat::Parquet, threads));
     let log = QueryLog::for_data_set(dir)?;
     let duckdb_version = engines.get(FileFormat::Parquet)?.duckdb_version()?;
     let mut out = Out {
@@ -122,7 +117,7 @@ pub fn tour(cfg: &DemoConfig, print: &mut dyn FnMut(&str)) -> Result<PathBuf> {
         "DuckDB {duckdb_version}, {threads} threads, {} fact rows in {} ({} partitions by {}).",
         human_count(manifest.spec.rows),
         dir.display(),
-        studies::partitions_of(dir)?,
+        studies::partitions_of(&ds),
         manifest.storage.partition_names().join(",")
     );
     out.both(&format!("{intro}\n"), &format!("\n{intro}\n"));
@@ -139,7 +134,7 @@ pub fn tour(cfg: &DemoConfig, print: &mut dyn FnMut(&str)) -> Result<PathBuf> {
     let show = |out: &mut Out, engines: &mut Engines, ids: &[&str]| -> Result<()> {
         let mut queries = Vec::new();
         for spec in specs(ids) {
-            queries.push(run_query(engines, spec, &opts, &manifest, Some(&log))?);
+            queries.push(run_query(engines, spec, &opts, manifest, Some(&log))?);
         }
         let report = Report {
             schema_version: SCHEMA_VERSION,
@@ -182,7 +177,7 @@ pub fn tour(cfg: &DemoConfig, print: &mut dyn FnMut(&str)) -> Result<PathBuf> {
         .with_context(|| format!("creating {}", cfg.report_dir.display()))?;
     // The studies and the HTML page come from one quick benchmark run.
     let base = manifest.spec.rows;
-    let outcome = bench::run(&BenchConfig {
+    let outcome = bench::run(&ds, &BenchConfig {
         engine: engines.config().clone(),
         specs: CATALOG.iter().collect(),
         params: Params::default(),

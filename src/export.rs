@@ -5,13 +5,13 @@
 //! catalog query translated to Spark SQL; scripts/check_with_spark.py runs it.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use anyhow::Result;
 use arrow::datatypes::DataType;
 
 use crate::model::{PartitionKey, Table};
 use crate::query::catalog::{self, Params, Suite};
+use crate::storage::dataset::{DataSet, check_queryable_path};
 use crate::storage::manifest::Manifest;
 
 /// SQL dialects olap can export to.
@@ -164,7 +164,7 @@ fn operand_start(s: &str) -> usize {
 }
 
 /// `s` as a Spark SQL string literal (backslash escapes; DuckDB's
-/// literals double the quote instead: `query::engine::quote`).
+/// literals double the quote instead: `query::sql::quote`).
 fn spark_quote(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
@@ -265,7 +265,7 @@ pub fn script(manifest: &Manifest, base: &str, dialect: Dialect, suite: Suite) -
                     "CREATE OR REPLACE VIEW {} AS SELECT {} FROM read_parquet({}{});\n",
                     t.name(),
                     select.join(", "),
-                    crate::query::engine::quote(&format!("{location}{glob}")),
+                    crate::query::sql::quote(&format!("{location}{glob}")),
                     if t.is_fact() && !keys.is_empty() {
                         ", hive_partitioning = true"
                     } else {
@@ -294,27 +294,27 @@ pub fn script(manifest: &Manifest, base: &str, dialect: Dialect, suite: Suite) -
     Ok(out)
 }
 
-/// The script for the data set at `data_dir` (a directory, or an `s3://`
-/// URL, which Spark reads as `s3a://`).
-pub fn export(data_dir: &Path, dialect: Dialect, suite: Suite) -> Result<String> {
-    if let Some(url) = crate::storage::remote::url_of(data_dir) {
-        let remote = crate::storage::remote::Remote::open(url)?;
-        let Some(m) = remote.manifest()? else {
-            crate::bail_user!("no data set at {url}: no manifest.json");
-        };
-        let root = m.root.clone().unwrap_or_default();
-        let base = format!("{}/{}", remote.url, root.trim_end_matches('/'));
-        let base = match dialect {
-            Dialect::Spark => base.replacen("s3://", "s3a://", 1),
-            Dialect::DuckDb => base,
-        };
-        return script(&m, &base, dialect, suite);
-    }
-    let _snapshot = crate::storage::lock::reader(data_dir)?;
-    let m = Manifest::load(data_dir)?;
-    let abs = std::path::absolute(data_dir)?;
-    let base = crate::query::engine::check_queryable_path(&abs)?.to_string();
+/// The script for a data set in object storage (`s3://…`), which Spark
+/// reads as `s3a://`.
+pub fn export_remote(url: &str, dialect: Dialect, suite: Suite) -> Result<String> {
+    let remote = crate::storage::remote::Remote::open(url)?;
+    let Some(m) = remote.manifest()? else {
+        crate::bail_user!("no data set at {url}: no manifest.json");
+    };
+    let root = m.root.clone().unwrap_or_default();
+    let base = format!("{}/{}", remote.url, root.trim_end_matches('/'));
+    let base = match dialect {
+        Dialect::Spark => base.replacen("s3://", "s3a://", 1),
+        Dialect::DuckDb => base,
+    };
     script(&m, &base, dialect, suite)
+}
+
+/// The script for the opened data set `ds`.
+pub fn export(ds: &DataSet, dialect: Dialect, suite: Suite) -> Result<String> {
+    let abs = std::path::absolute(ds.dir())?;
+    let base = check_queryable_path(&abs)?.to_string();
+    script(ds.manifest(), &base, dialect, suite)
 }
 
 #[cfg(test)]

@@ -9,6 +9,9 @@
 //! - `OLAP_FAULT_NO_EXCHANGE=1` makes the atomic directory exchange fail
 //!   with EINVAL, as on NFS, so the two-rename fallback runs.
 //! - `OLAP_FAULT_WRITE=<n>:<EIO|ENOSPC>` fails the n-th write to a data file.
+//! - `OLAP_FAULT_REWRITE_BUDGET_MS=<n>` sets every rewrite's run-time budget,
+//!   and `OLAP_FAULT_REWRITE=fail` makes every rewritten SQL fail, so the
+//!   rewrite guard's fallback runs.
 
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,4 +50,23 @@ pub fn write_error() -> Option<std::io::Error> {
     let (n, errno) = (*WRITE_FAULT)?;
     (WRITES.fetch_add(1, Ordering::Relaxed) + 1 == n)
         .then(|| std::io::Error::from_raw_os_error(errno))
+}
+
+/// `OLAP_FAULT_REWRITE_BUDGET_MS=<n>`: every rewrite's run-time budget (see
+/// `query::rewrite::guard`), so a test can make one trip.
+pub fn rewrite_budget_ms() -> Option<u64> {
+    static V: LazyLock<Option<u64>> = LazyLock::new(|| {
+        std::env::var("OLAP_FAULT_REWRITE_BUDGET_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    *V
+}
+
+/// `OLAP_FAULT_REWRITE=fail`: every rewritten SQL fails when it runs, so the
+/// fallback to the SQL as written is exercised.
+pub fn rewrite_fails() -> bool {
+    static V: LazyLock<bool> =
+        LazyLock::new(|| std::env::var("OLAP_FAULT_REWRITE").is_ok_and(|v| v == "fail"));
+    *V
 }

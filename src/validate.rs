@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Result;
 use serde::Serialize;
@@ -14,7 +15,7 @@ use crate::query::invariants::INVARIANTS;
 use crate::storage::FileFormat;
 use crate::storage::checksum::{from_hex, to_hex};
 use crate::storage::layout::MANIFEST;
-use crate::storage::manifest::Manifest;
+use crate::storage::dataset::DataSet;
 use crate::storage::read::{file_checksum, file_hash};
 use crate::targets::Check;
 
@@ -43,10 +44,10 @@ fn walk(dir: &Path, base: &Path, out: &mut BTreeSet<String>) {
     }
 }
 
-pub fn validate(dir: &Path, quick: bool, threads: usize) -> Result<Validation> {
-    // The same version from the first file to the last (see storage::lock).
-    let _snapshot = crate::storage::lock::reader(dir)?;
-    let m = Manifest::load(dir)?;
+/// Validates the opened data set `ds` (one version from the first file to
+/// the last: the handle's).
+pub fn validate(ds: &Arc<DataSet>, quick: bool, threads: usize) -> Result<Validation> {
+    let (dir, m) = (ds.dir(), ds.manifest());
     let mut checks = Vec::new();
     let mut push = |check: String, problems: Vec<String>, ok_detail: String| {
         let passed = problems.is_empty();
@@ -186,16 +187,8 @@ pub fn validate(dir: &Path, quick: bool, threads: usize) -> Result<Validation> {
     } else {
         FileFormat::Csv
     };
-    let engine = Engine::open(EngineConfig {
-        data_dir: dir.to_owned(),
-        storage,
-        threads,
-        memory_limit: None,
-        load_into: None,
-        fact_view: Default::default(),
-        // The invariants run exactly as written.
-        rewrite: false,
-    })?;
+    // The invariants run exactly as written.
+    let engine = Engine::open(ds, EngineConfig::new(storage, threads).with_rewrite(false))?;
     for (name, sql) in INVARIANTS {
         let n: i64 =
             engine

@@ -11,6 +11,7 @@ pub mod store;
 pub mod studies;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Result;
 use serde::Serialize;
@@ -22,6 +23,7 @@ use crate::query::engine::EngineConfig;
 use crate::query::log::QueryLog;
 use crate::query::run::{Engines, RunOptions, run_query};
 use crate::storage::FileFormat;
+use crate::storage::dataset::DataSet;
 use crate::storage::manifest::Manifest;
 use crate::targets::{self, Check};
 use crate::util::progress_bar;
@@ -240,25 +242,24 @@ pub fn judge(
 }
 
 /// Runs the catalog rounds and the studies asked for.
-pub fn run(cfg: &BenchConfig) -> Result<BenchOutcome> {
-    // One data set version from the manifest read here to the last round.
-    let _snapshot = crate::storage::lock::reader(&cfg.engine.data_dir)?;
-    let manifest = Manifest::load(&cfg.engine.data_dir)?;
+pub fn run(ds: &Arc<DataSet>, cfg: &BenchConfig) -> Result<BenchOutcome> {
+    // One data set version from the first round to the last: the handle's.
+    let manifest = ds.manifest();
     if cfg.storage_comparison && !manifest.storage.has(FileFormat::Csv) {
         bail_user!(
             "--storage-comparison needs CSV too: `olap generate --format both --output-dir {} --force`",
-            cfg.engine.data_dir.display()
+            ds.dir().display()
         );
     }
-    let log = QueryLog::open_for(cfg.log.as_deref(), &cfg.engine.data_dir)?;
+    let log = QueryLog::open_for(cfg.log.as_deref(), ds.dir())?;
     let (engine_cfg, rounds, params) = (&cfg.engine, &cfg.rounds, &cfg.params);
-    let mut engines = Engines::new(engine_cfg.clone());
+    let mut engines = Engines::new(ds, engine_cfg.clone());
     let duckdb_version = engines.get(engine_cfg.storage)?.duckdb_version()?;
     let ctx = RunContext {
         machine: Machine::current(),
         duckdb_version: duckdb_version.clone(),
         threads: engine_cfg.threads,
-        data_set: identity(&manifest, &engine_cfg.data_dir),
+        data_set: identity(manifest, ds.dir()),
         rewrite: rewrite_name(engine_cfg.rewrite).into(),
         fact_view: engine_cfg.fact_view.name().into(),
         build: crate::BUILD.into(),
@@ -344,7 +345,7 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchOutcome> {
         .filter(|s| cfg.profiles || s.expect == Expectation::Pruning)
         .filter(|s| !plan(s, engine_cfg.storage, &available).is_empty())
     {
-        let run = run_query(&mut engines, spec, &opts, &manifest, None)?;
+        let run = run_query(&mut engines, spec, &opts, manifest, None)?;
         for v in &run.runs {
             if let Some(p) = &v.profile {
                 let key = format!("{} [{} · {}]", spec.id, v.variant, v.storage.name());
@@ -369,7 +370,7 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchOutcome> {
             &cfg.specs,
             params,
             rounds,
-            &manifest,
+            manifest,
             &queries,
             &cfg.report_dir,
         )?)
@@ -383,10 +384,10 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchOutcome> {
                 Scaling::Dirs(d) => (None, Some(d)),
             };
             Some(studies::scaling_study(
-                &engine_cfg.data_dir,
+                ds.dir(),
                 sizes,
                 dirs,
-                &manifest,
+                manifest,
                 &cfg.specs,
                 params,
                 rounds,

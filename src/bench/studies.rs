@@ -1,6 +1,7 @@
 //! The storage, scaling and concurrency studies.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,7 @@ use crate::query::engine::{Engine, EngineConfig};
 use crate::query::execute::{concurrent, execute_on};
 use crate::query::profile::profile;
 use crate::query::run::{Engines, shape};
+use crate::storage::dataset::DataSet;
 use crate::storage::manifest::Manifest;
 use crate::storage::{FileFormat, Slice, StorageSpec};
 use crate::targets;
@@ -78,7 +80,7 @@ pub fn bytes_read(engine: &Engine, sql: &str) -> Result<Option<u64>> {
     Ok(profile(
         engine.connection(),
         &prepared.sql,
-        shape(&engine.manifest, engine.config.storage),
+        shape(engine.manifest(), engine.config.storage),
     )?
     .bytes_read)
 }
@@ -258,7 +260,8 @@ pub fn scaling_study(
             .filter(|s| !s.is_comparison())
             .collect()
     };
-    let mut data_sets: Vec<PathBuf> = Vec::new();
+    // Each data set opened once, for all its queries.
+    let mut data_sets: Vec<Arc<DataSet>> = Vec::new();
     if let Some(sizes) = sizes {
         for &rows in sizes {
             data_sets.push(ensure_data_set(
@@ -270,17 +273,19 @@ pub fn scaling_study(
             )?);
         }
     } else if let Some(dirs) = dirs {
-        data_sets = dirs.clone();
+        for d in dirs {
+            data_sets.push(Arc::new(DataSet::open(d)?));
+        }
     }
     let mut points = Vec::new();
     let pb = progress_bar((data_sets.len() * chosen.len()) as u64, "scaling", false);
-    for dir in &data_sets {
-        let m = Manifest::load(dir)?;
-        let partitions = partitions_of(dir)?;
+    for ds in &data_sets {
+        let m = ds.manifest();
+        let partitions = shape(m, FileFormat::Parquet).partitions;
         for spec in &chosen {
             pb.set_message(format!("{} @ {}", spec.id, human_count(m.spec.rows)));
             let sql = catalog::render(spec, 0, params);
-            let stats = time_on(dir, threads, &sql, rounds.rounds, rounds.warmup)?;
+            let stats = time_on(ds, threads, &sql, rounds.rounds, rounds.warmup)?;
             points.push(ScalingPoint {
                 rows: m.spec.rows,
                 partitions,
@@ -331,7 +336,7 @@ pub fn scaling_study(
             let b = time_on(&doubled, threads, &sql, rounds.rounds, rounds.warmup)?;
             let ratio = b.p50 / a.p50.max(1e-9);
             Some(PartitionGrowth {
-                partitions: (partitions_of(base)?, partitions_of(&doubled)?),
+                partitions: (partitions_of(base), partitions_of(&doubled)),
                 rows: (rows, rows * 2),
                 p50_ms: (a.p50, b.p50),
                 ratio,
@@ -367,24 +372,25 @@ pub fn scaling_study(
     })
 }
 
-/// A data set like `like` with `rows` rows (and span end), reused when present.
+/// A data set like `like` with `rows` rows (and span end), reused when
+/// present, opened.
 pub fn ensure_data_set(
     dir: &Path,
     like: &Manifest,
     rows: u64,
     end: Option<chrono::NaiveDate>,
     threads: usize,
-) -> Result<PathBuf> {
+) -> Result<Arc<DataSet>> {
     let mut spec = like.spec.clone();
     spec.rows = rows;
     if let Some(e) = end {
         spec.end = e;
     }
-    if let Ok(m) = Manifest::load(dir)
-        && m.spec == spec
-        && m.storage.partition_by == like.storage.partition_by
+    if let Ok(ds) = DataSet::open(dir)
+        && ds.manifest().spec == spec
+        && ds.manifest().storage.partition_by == like.storage.partition_by
     {
-        return Ok(dir.to_path_buf());
+        return Ok(Arc::new(ds));
     }
     tracing::info!(
         "olap: generating {} rows into {} for the scaling study",
@@ -405,7 +411,7 @@ pub fn ensure_data_set(
         durable: true,
     };
     generate(&cfg)?;
-    Ok(dir.to_path_buf())
+    Ok(Arc::new(DataSet::open(dir)?))
 }
 
 /// The data sets of a scaling study: `base` directory plus `-scaling/<rows>`.
@@ -421,21 +427,13 @@ pub fn scaling_dir(data_dir: &Path, rows: u64) -> PathBuf {
 
 /// Times `sql` on a data set: warm-up then `rounds` executions.
 pub fn time_on(
-    dir: &Path,
+    ds: &Arc<DataSet>,
     threads: usize,
     sql: &str,
     rounds: usize,
     warmup: usize,
 ) -> Result<Stats> {
-    let e = Engine::open(EngineConfig {
-        data_dir: dir.to_owned(),
-        storage: FileFormat::Parquet,
-        threads,
-        memory_limit: None,
-        load_into: None,
-        fact_view: Default::default(),
-        rewrite: true,
-    })?;
+    let e = Engine::open(ds, EngineConfig::new(FileFormat::Parquet, threads))?;
     let mut samples = Vec::new();
     for i in 0..warmup + rounds {
         let ms = execute_on(&e, sql)?.latency_ms;
@@ -446,9 +444,8 @@ pub fn time_on(
     Ok(Stats::of(&samples))
 }
 
-pub fn partitions_of(dir: &Path) -> Result<u64> {
-    let m = Manifest::load(dir)?;
-    Ok(shape(&m, FileFormat::Parquet).partitions)
+pub fn partitions_of(ds: &DataSet) -> u64 {
+    shape(ds.manifest(), FileFormat::Parquet).partitions
 }
 
 /// The partition-filtered query with a fixed filter that exists in both

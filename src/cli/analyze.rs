@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
@@ -11,12 +12,13 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use super::{EngineArgs, catalog_specs, output_format_or_csv, suite};
 use crate::bail_user;
 use crate::error::CheckFailed;
-use crate::query::analyze::{AnalyzeConfig, analyze, stream_sql};
+use crate::query::analyze::{AnalyzeConfig, analyze, explain_rewrite, stream_sql};
 use crate::query::catalog::{Params, Suite};
 use crate::query::profile::Profile;
 use crate::report::plan::PlanFormat;
 use crate::report::stream::{CsvRows, JsonRows};
 use crate::report::{self, OutputFormat};
+use crate::storage::dataset::DataSet;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -66,6 +68,11 @@ pub struct Args {
     /// Exit 1 when a check fails (pruning, Parquet vs CSV).
     #[arg(long)]
     pub check: bool,
+    /// With --sql: show how olap would run it (which rewrites apply and
+    /// why, or why the guard refused them; the fact view; the SQL DuckDB
+    /// runs) without running it.
+    #[arg(long, requires = "sql")]
+    pub explain_rewrite: bool,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -82,6 +89,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let engine = args.engine.config();
+    // The data set, opened once: every engine of this run reads through it.
+    let ds = Arc::new(DataSet::open(&args.engine.data_dir)?);
+    if args.explain_rewrite {
+        let e = explain_rewrite(&ds, &engine, args.sql.as_deref().unwrap_or_default())?;
+        print!("{}", report::analyze::render_rewrite(&e, args.format));
+        return Ok(ExitCode::SUCCESS);
+    }
     let streamed = args.sql.is_some()
         && !args.profile
         && matches!(args.format, OutputFormat::Csv | OutputFormat::Json);
@@ -102,12 +116,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if streamed {
         if args.format == OutputFormat::Csv {
             let mut w = CsvRows::new(std::io::stdout().lock());
-            stream_sql(&cfg, &mut |_| Ok(()), &mut |b| w.write(b).map(|_| true))?;
+            stream_sql(&ds, &cfg, &mut |_| Ok(()), &mut |b| w.write(b).map(|_| true))?;
             w.finish()?;
         } else {
             let (sql, storage) = (cfg.sql.as_deref().unwrap_or_default(), cfg.engine.storage);
             let w = std::cell::RefCell::new(None);
             let s = stream_sql(
+                &ds,
                 &cfg,
                 &mut |r| {
                     let out = std::io::stdout().lock();
@@ -123,7 +138,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let report = analyze(&cfg)?;
+    let report = analyze(&ds, &cfg)?;
     if args.plan_format.is_some() || args.plan_output.is_some() {
         let runs: Vec<(String, &Profile)> = report
             .queries

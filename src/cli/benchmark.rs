@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Result;
 
@@ -14,6 +15,7 @@ use crate::bench::{BenchConfig, Scaling, run as bench};
 use crate::error::CheckFailed;
 use crate::pipeline::MAX_ROWS;
 use crate::query::catalog::{Params, Suite, user_queries};
+use crate::storage::dataset::DataSet;
 use crate::report::{self, OutputFormat};
 use crate::util::{parse_counts, parse_in, parse_name, parse_percent};
 
@@ -173,7 +175,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         profiles: true,
         report_dir,
     };
-    let outcome = bench(&cfg)?;
+    // The data set, opened once: the rounds and every study read this version.
+    let ds = Arc::new(DataSet::open(&args.engine.data_dir)?);
+    let outcome = bench(&ds, &cfg)?;
     if let Some(out) = &args.output {
         outcome.result.save(out)?;
     }

@@ -9,7 +9,8 @@ use anyhow::Result;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 
 use super::suite;
-use crate::export::{Dialect, export};
+use crate::export::{Dialect, export, export_remote};
+use crate::storage::dataset::DataSet;
 use crate::query::catalog::Suite;
 
 #[derive(Debug, clap::Args)]
@@ -31,6 +32,10 @@ fn dialect() -> impl TypedValueParser<Value = Dialect> {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    print!("{}", export(&args.data_dir, args.dialect, args.suite)?);
+    let script = match crate::storage::remote::url_of(&args.data_dir) {
+        Some(url) => export_remote(url, args.dialect, args.suite)?,
+        None => export(&DataSet::open(&args.data_dir)?, args.dialect, args.suite)?,
+    };
+    print!("{script}");
     Ok(ExitCode::SUCCESS)
 }

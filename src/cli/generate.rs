@@ -201,7 +201,7 @@ impl Args {
                 );
             }
             let abs = std::path::absolute(&a.output_dir).unwrap_or(a.output_dir.clone());
-            crate::query::engine::check_queryable_path(&abs)?;
+            crate::storage::dataset::check_queryable_path(&abs)?;
         }
         if a.part > a.parts {
             bail_user!(

@@ -7,6 +7,7 @@ pub mod analyze;
 pub mod benchmark;
 pub mod demo;
 pub mod export;
+pub mod fuzz;
 pub mod generate;
 pub mod validate;
 
@@ -62,6 +63,8 @@ pub enum Command {
     Validate(validate::Args),
     /// Print SQL for another engine (Spark): tables over the data set and the catalog.
     Export(export::Args),
+    /// Check olap against plain DuckDB on random questions: equal answers, never slower.
+    Fuzz(fuzz::Args),
 }
 
 impl Cli {
@@ -86,6 +89,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Demo(a) => demo::run(a),
         Command::Validate(a) => validate::run(a),
         Command::Export(a) => export::run(a),
+        Command::Fuzz(a) => fuzz::run(a),
     }
 }
 
@@ -157,16 +161,16 @@ pub struct EngineArgs {
 }
 
 impl EngineArgs {
+    /// The engine settings (the data set is opened apart, once).
     pub fn config(&self) -> EngineConfig {
-        EngineConfig {
-            data_dir: self.data_dir.clone(),
-            storage: self.storage,
-            threads: self.threads.map_or_else(default_threads, cap_threads),
-            memory_limit: self.memory_limit.clone(),
-            load_into: self.load.clone(),
-            fact_view: self.fact_view,
-            rewrite: self.rewrite == "auto",
-        }
+        EngineConfig::new(
+            self.storage,
+            self.threads.map_or_else(default_threads, cap_threads),
+        )
+        .with_memory_limit(self.memory_limit.clone())
+        .with_load_into(self.load.clone())
+        .with_fact_view(self.fact_view)
+        .with_rewrite(self.rewrite == "auto")
     }
 }
 

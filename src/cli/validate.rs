@@ -8,6 +8,7 @@ use anyhow::Result;
 
 use super::{output_format, parse_threads};
 use crate::error::CheckFailed;
+use crate::storage::dataset::DataSet;
 use crate::report::{self, OutputFormat};
 use crate::util::default_threads;
 use crate::validate::validate;
@@ -39,7 +40,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None if args.remove_leftovers => crate::bail_user!(
             "--remove-leftovers is for object storage (s3://…); a local data set's leftovers are removed by the next run"
         ),
-        None => validate(&args.data_dir, args.quick, threads)?,
+        None => validate(
+            &std::sync::Arc::new(DataSet::open(&args.data_dir)?),
+            args.quick,
+            threads,
+        )?,
     };
     print!("{}", report::validate::render(&v, args.format));
     if v.violations > 0 {

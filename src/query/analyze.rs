@@ -2,6 +2,7 @@
 //! data set and collect results, plans, profiles and checks in a [`Report`].
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Result;
 use serde::Serialize;
@@ -14,7 +15,7 @@ use super::run::{ADHOC, Engines, QueryRun, RunOptions, run_query, run_sql};
 use super::stream::{Streamed, stream};
 use crate::bail_user;
 use crate::error::UserError;
-use crate::storage::manifest::Manifest;
+use crate::storage::dataset::DataSet;
 use arrow::array::RecordBatch;
 
 /// Version of the report's JSON shape (docs/json-output.md).
@@ -64,8 +65,8 @@ impl Report {
     }
 }
 
-/// Runs the configured queries.
-pub fn analyze(cfg: &AnalyzeConfig) -> Result<Report> {
+/// Runs the configured queries on the opened data set `ds`.
+pub fn analyze(ds: &Arc<DataSet>, cfg: &AnalyzeConfig) -> Result<Report> {
     if !cfg.params.0.is_empty() && cfg.sql.is_none() {
         for name in cfg.params.0.keys() {
             if !cfg
@@ -77,9 +78,8 @@ pub fn analyze(cfg: &AnalyzeConfig) -> Result<Report> {
             }
         }
     }
-    // One data set version from the manifest read here to the last query.
-    let _snapshot = crate::storage::lock::reader(&cfg.engine.data_dir)?;
-    let manifest = Manifest::load(&cfg.engine.data_dir)?;
+    // One data set version from the first query to the last: the handle's.
+    let manifest = ds.manifest();
     let opts = RunOptions {
         execute: cfg.execute || cfg.profile,
         profile: cfg.profile,
@@ -90,19 +90,19 @@ pub fn analyze(cfg: &AnalyzeConfig) -> Result<Report> {
     let log = if opts.execute {
         Some(QueryLog::open_for(
             cfg.log.as_deref(),
-            &cfg.engine.data_dir,
+            ds.dir(),
         )?)
     } else {
         None
     };
-    let mut engines = Engines::new(cfg.engine.clone());
+    let mut engines = Engines::new(ds, cfg.engine.clone());
     let duckdb_version = engines.get(cfg.engine.storage)?.duckdb_version()?;
     let mut queries = Vec::new();
     if let Some(sql) = &cfg.sql {
         queries.push(run_sql(&mut engines, sql, &opts, log.as_ref())?);
     } else {
         for spec in &cfg.specs {
-            let r = run_query(&mut engines, spec, &opts, &manifest, log.as_ref())?;
+            let r = run_query(&mut engines, spec, &opts, manifest, log.as_ref())?;
             if cfg.explicit
                 && let Some(why) = &r.skipped
             {
@@ -113,7 +113,7 @@ pub fn analyze(cfg: &AnalyzeConfig) -> Result<Report> {
     }
     Ok(Report {
         schema_version: SCHEMA_VERSION,
-        data_dir: cfg.engine.data_dir.display().to_string(),
+        data_dir: ds.dir().display().to_string(),
         duckdb_version,
         threads: cfg.engine.threads,
         fact_rows: manifest.spec.rows,
@@ -126,35 +126,50 @@ pub fn analyze(cfg: &AnalyzeConfig) -> Result<Report> {
 /// produces it (CSV and JSON output of `olap analyze --sql`), and logs the
 /// execution. DuckDB's errors are the user's to fix.
 pub fn stream_sql(
+    ds: &Arc<DataSet>,
     cfg: &AnalyzeConfig,
     start: &mut dyn FnMut(&Report) -> Result<()>,
     sink: &mut dyn FnMut(&RecordBatch) -> Result<bool>,
 ) -> Result<Streamed> {
     let sql = cfg.sql.as_deref().unwrap_or_default();
-    let log = QueryLog::open_for(cfg.log.as_deref(), &cfg.engine.data_dir)?;
-    let mut engines = Engines::new(cfg.engine.clone());
+    let log = QueryLog::open_for(cfg.log.as_deref(), ds.dir())?;
+    let mut engines = Engines::new(ds, cfg.engine.clone());
     let engine = engines.get(cfg.engine.storage)?;
-    let manifest = &engine.manifest;
+    let manifest = ds.manifest();
     // The report's header (no queries yet): what the rows will belong to.
     start(&Report {
         schema_version: SCHEMA_VERSION,
-        data_dir: cfg.engine.data_dir.display().to_string(),
+        data_dir: ds.dir().display().to_string(),
         duckdb_version: engine.duckdb_version()?,
         threads: cfg.engine.threads,
         fact_rows: manifest.spec.rows,
         partition_by: manifest.storage.partition_names(),
         queries: Vec::new(),
     })?;
-    let (prepared, prepare_ms) = engine.prepare_timed(sql)?;
-    let streamed = stream(engine.connection(), &prepared.sql, sink).map(|mut s| {
-        s.rewrite = prepared
-            .rewrite
-            .clone()
-            .map(|note| (note, prepared.sql.clone()));
-        s.total_ms += prepare_ms;
-        s.first_rows_ms = s.first_rows_ms.map(|ms| ms + prepare_ms);
-        s
-    });
+    // Rows go to the user as they come: the rewrite's budget holds until
+    // the first of them (see `Engine::run`).
+    let streamed = engine
+        .run(sql, &mut |conn, sql, dog| {
+            let mut first = true;
+            stream(conn, sql, &mut |b| {
+                if first {
+                    dog.output_started();
+                    first = false;
+                }
+                sink(b)
+            })
+        })
+        .map(|ran| {
+            let mut s = ran.value;
+            s.rewrite = ran
+                .prepared
+                .rewrite
+                .clone()
+                .map(|note| (note, ran.prepared.sql.clone()));
+            s.first_rows_ms = s.first_rows_ms.map(|ms| ms + (ran.ms - s.total_ms));
+            s.total_ms = ran.ms;
+            s
+        });
     let entry = |status: &str, error: Option<String>, s: Option<&Streamed>| LogEntry {
         timestamp: now(),
         query_id: ADHOC.into(),
@@ -189,3 +204,40 @@ pub fn stream_sql(
         }
     }
 }
+
+/// How olap would run a SQL text (`olap analyze --sql … --explain-rewrite`).
+#[derive(Debug, Serialize)]
+pub struct RewriteExplanation {
+    pub sql: String,
+    /// The rewrites that apply, each with why (none: `None`).
+    pub rewrite: Option<String>,
+    /// Why the guard refused a rewrite that applied, when it did.
+    pub refused: Option<String>,
+    /// How long the rewrite may run before it is abandoned for the SQL as
+    /// written.
+    pub budget_ms: Option<f64>,
+    pub fact_view: Option<String>,
+    pub fact_view_reason: Option<String>,
+    /// The SQL DuckDB runs.
+    pub runs: String,
+}
+
+/// Decides how `sql` would run on `ds` (nothing is executed).
+pub fn explain_rewrite(
+    ds: &Arc<DataSet>,
+    engine: &super::engine::EngineConfig,
+    sql: &str,
+) -> Result<RewriteExplanation> {
+    let mut engines = Engines::new(ds, engine.clone());
+    let p = engines.get(engine.storage)?.prepare(sql)?;
+    Ok(RewriteExplanation {
+        sql: sql.to_string(),
+        rewrite: p.rewrite.clone(),
+        refused: p.refused.clone(),
+        budget_ms: p.budget.map(|b| b.as_secs_f64() * 1e3),
+        fact_view: p.fact_view.map(|u| u.view.describe().to_string()),
+        fact_view_reason: p.fact_view.map(|u| u.reason.to_string()),
+        runs: p.sql.clone(),
+    })
+}
+

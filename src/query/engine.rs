@@ -9,24 +9,26 @@
 //! use year, quarter and month whatever the partitioning.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use arrow::array::{AsArray, RecordBatch};
+use arrow::array::RecordBatch;
 use duckdb::Connection;
+use serde_json::Value;
 
-use super::rewrite::Stats;
-use crate::bail_user;
+use super::explain::{any_node, count_operators, explain, strings};
+use super::rewrite::{self, Outcome, Stats, guard};
+use super::sql::{query, quote};
 use crate::model::{PartitionKey, Table, sql_type};
 use crate::storage::FileFormat;
-use crate::storage::layout::partition_values;
+use crate::storage::dataset::{DataSet, HiveKeys};
 use crate::storage::manifest::Manifest;
 
-/// How to open the engine.
+/// How to open the engine on a data set.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    pub data_dir: PathBuf,
     pub storage: FileFormat,
     pub threads: usize,
     /// DuckDB memory limit, e.g. "4GB".
@@ -40,6 +42,41 @@ pub struct EngineConfig {
     pub rewrite: bool,
 }
 
+impl EngineConfig {
+    /// The defaults, in one place: views over the `storage` files, the
+    /// fact view chosen per query, rewrites on, no memory limit.
+    pub fn new(storage: FileFormat, threads: usize) -> EngineConfig {
+        EngineConfig {
+            storage,
+            threads,
+            memory_limit: None,
+            load_into: None,
+            fact_view: FactViewMode::Auto,
+            rewrite: true,
+        }
+    }
+
+    pub fn with_rewrite(mut self, on: bool) -> EngineConfig {
+        self.rewrite = on;
+        self
+    }
+
+    pub fn with_fact_view(mut self, mode: FactViewMode) -> EngineConfig {
+        self.fact_view = mode;
+        self
+    }
+
+    pub fn with_memory_limit(mut self, limit: Option<String>) -> EngineConfig {
+        self.memory_limit = limit;
+        self
+    }
+
+    pub fn with_load_into(mut self, db: Option<PathBuf>) -> EngineConfig {
+        self.load_into = db;
+        self
+    }
+}
+
 /// A SQL text made ready to run on a connection: the SQL that runs (the
 /// user's, or its rewrite) and the fact view it runs on.
 #[derive(Debug, Clone)]
@@ -49,6 +86,125 @@ pub struct Prepared {
     pub rewrite: Option<String>,
     /// `None` when the data set has one way to read the fact table.
     pub fact_view: Option<FactViewUse>,
+    /// When `sql` is a rewrite: the SQL as written, ready to run, which runs
+    /// instead if the rewrite is abandoned (see `query::rewrite::guard`).
+    pub original: Option<Arc<Prepared>>,
+    /// How long the rewrite may run before it is abandoned.
+    pub budget: Option<Duration>,
+    /// Why a rewrite that applied was refused by the guard, when it was.
+    pub refused: Option<String>,
+}
+
+impl Prepared {
+    fn as_written(sql: &str, fact_view: Option<FactViewUse>, refused: Option<String>) -> Prepared {
+        Prepared {
+            sql: sql.to_string(),
+            rewrite: None,
+            fact_view,
+            original: None,
+            budget: None,
+            refused,
+        }
+    }
+}
+
+/// One run of a question (see [`Engine::run`]).
+#[derive(Debug)]
+pub struct Ran<T> {
+    pub value: T,
+    /// What ran: the rewrite, or the SQL as written (always so after the
+    /// rewrite was abandoned).
+    pub prepared: Arc<Prepared>,
+    /// Milliseconds deciding how to run it (rewrite and fact view).
+    pub prepare_ms: f64,
+    /// Milliseconds in all: deciding, running, and any fallback.
+    pub ms: f64,
+    /// Why the rewrite was abandoned, when it was.
+    pub abandoned: Option<String>,
+}
+
+/// Interrupts a rewritten query that runs past its budget, until the
+/// query's first rows go to the user (a result half delivered cannot be
+/// taken back, so from then on it runs to the end).
+pub struct Watchdog {
+    state: Option<Arc<(Mutex<DogState>, std::sync::Condvar)>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct DogState {
+    /// The query ended, or its output started: stand down.
+    done: bool,
+    output: bool,
+    fired: bool,
+}
+
+impl Watchdog {
+    /// A watchdog that never fires (the SQL as written has no budget).
+    pub fn inert() -> Watchdog {
+        Watchdog {
+            state: None,
+            thread: None,
+        }
+    }
+
+    fn arm(conn: &Connection, budget: Duration) -> Watchdog {
+        let state = Arc::new((Mutex::new(DogState::default()), std::sync::Condvar::new()));
+        let handle = conn.interrupt_handle();
+        let shared = Arc::clone(&state);
+        let thread = std::thread::spawn(move || {
+            let (lock, cvar) = &*shared;
+            let deadline = Instant::now() + budget;
+            let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+            while !st.done && !st.output {
+                let now = Instant::now();
+                let wait = if now >= deadline {
+                    // Again until the query returns: an interrupt that lands
+                    // before DuckDB starts executing is forgotten.
+                    st.fired = true;
+                    handle.interrupt();
+                    Duration::from_millis(5)
+                } else {
+                    deadline - now
+                };
+                st = cvar
+                    .wait_timeout(st, wait)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        });
+        Watchdog {
+            state: Some(state),
+            thread: Some(thread),
+        }
+    }
+
+    /// Called before the first rows go to the user: the query is no longer
+    /// abandoned, whatever it costs.
+    pub fn output_started(&self) {
+        if let Some(state) = &self.state {
+            let (lock, cvar) = &**state;
+            lock.lock().unwrap_or_else(|e| e.into_inner()).output = true;
+            cvar.notify_all();
+        }
+    }
+
+    /// Stands the watchdog down: (whether it fired, whether output started).
+    fn finish(mut self) -> (bool, bool) {
+        let Some(state) = self.state.take() else {
+            return (false, false);
+        };
+        {
+            let (lock, cvar) = &*state;
+            lock.lock().unwrap_or_else(|e| e.into_inner()).done = true;
+            cvar.notify_all();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let st = state.0.lock().unwrap_or_else(|e| e.into_inner());
+        (st.fired, st.output)
+    }
 }
 
 /// The fact view a query ran on, and why.
@@ -89,13 +245,12 @@ impl FactViewMode {
 
 pub struct Engine {
     conn: Connection,
-    pub manifest: Manifest,
+    /// The data set, held open (its lock keeps this version in place until
+    /// the last holder goes; see `storage::dataset`).
+    ds: Arc<DataSet>,
     pub config: EngineConfig,
     /// Where DuckDB spills: olap's own, removed when the engine goes.
     spill_dir: Option<PathBuf>,
-    /// The shared read lock that keeps this data set version in place
-    /// until the engine goes (see `storage::lock`).
-    _snapshot: crate::storage::lock::Snapshot,
     /// The fact table as one scan of all files, when `sales_fact` is one
     /// scan per partition (see [`FactView`]).
     files_view: Option<String>,
@@ -134,60 +289,6 @@ fn spill_dir() -> Option<(PathBuf, u64)> {
     std::fs::create_dir_all(&dir).ok()?;
     let free = crate::util::free_bytes(&dir).unwrap_or(MAX_SPILL_BYTES * 2);
     Some((dir, (free / 2).min(MAX_SPILL_BYTES)))
-}
-
-/// `s` as a DuckDB string literal.
-pub fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-/// A file's Hive key values.
-type HiveKeys = Vec<(PartitionKey, i32)>;
-
-/// The files of `table` in `format`, absolute, each with its Hive key
-/// values, in the manifest's order; a listed file that is missing is an error.
-fn file_list(
-    dir: &Path,
-    manifest: &Manifest,
-    table: Table,
-    format: FileFormat,
-) -> Result<Vec<(String, HiveKeys)>> {
-    let entry = manifest
-        .table(table)
-        .with_context(|| format!("manifest lists no {}", table.name()))?;
-    let mut files = Vec::new();
-    for f in entry.files_of(format) {
-        let p = dir.join(&f.path);
-        let abs = std::path::absolute(&p).unwrap_or(p);
-        check_queryable_path(&abs)?;
-        if !abs.exists() {
-            bail_user!(
-                "{} is listed in the manifest but missing: the data set is damaged; run `olap validate` or regenerate it",
-                abs.display()
-            );
-        }
-        files.push((abs.to_string_lossy().to_string(), partition_values(&f.path)));
-    }
-    Ok(files)
-}
-
-/// The path as DuckDB will see it, or a one-line refusal naming it: DuckDB
-/// takes paths as UTF-8 text and expands glob characters in them, so a data
-/// set under such a path would be unreadable or read someone else's files.
-pub fn check_queryable_path(path: &Path) -> Result<&str> {
-    let Some(text) = path.to_str() else {
-        bail_user!(
-            "{} is not valid UTF-8: DuckDB cannot open it; use a UTF-8 path for the data set",
-            path.display()
-        );
-    };
-    if text.contains(['*', '?', '[', ']', '{', '}']) {
-        bail_user!(
-            "{} has a glob character (* ? [ ] {{ }}), which DuckDB would expand to other files: use another name for the data set",
-            path.display()
-        );
-    }
-    Ok(text)
 }
 
 /// Fact partitions up to which the fact view is one scan per partition;
@@ -241,14 +342,16 @@ impl FactView {
 /// The SQL that reads `table` from its files; the fact table of a
 /// partitioned data set as `view` asks (see [`FactView`]), and as one scan
 /// of all files past [`MAX_UNION_PARTITIONS`] or without partitions.
-pub fn scan_sql(
-    dir: &Path,
-    manifest: &Manifest,
-    table: Table,
-    format: FileFormat,
-    view: FactView,
-) -> Result<String> {
-    let files = file_list(dir, manifest, table, format)?;
+pub fn scan_sql(ds: &DataSet, table: Table, format: FileFormat, view: FactView) -> Result<String> {
+    let manifest = ds.manifest();
+    let files = ds.files(table, format)?;
+    for (f, _) in files {
+        if !std::path::Path::new(f).exists() {
+            crate::bail_user!(
+                "{f} is listed in the manifest but missing: the data set is damaged; run `olap validate` or regenerate it"
+            );
+        }
+    }
     let read = |files: &[&str], hive: &str| -> String {
         let list = format!(
             "[{}]",
@@ -296,7 +399,7 @@ pub fn scan_sql(
         select
     };
     let mut partitions: Vec<(&HiveKeys, Vec<&str>)> = Vec::new();
-    for (f, values) in &files {
+    for (f, values) in files {
         match partitions.last_mut() {
             Some((v, list)) if *v == values => list.push(f),
             _ => partitions.push((values, vec![f])),
@@ -336,25 +439,10 @@ pub fn scan_sql(
 }
 
 impl Engine {
-    pub fn open(config: EngineConfig) -> Result<Engine> {
-        let snapshot = crate::storage::lock::reader(&config.data_dir)?;
-        let manifest = Manifest::load(&config.data_dir)?;
-        if !manifest.storage.formats.contains(&config.storage) {
-            bail_user!(
-                "{} has no {} files (it holds {}): regenerate with `olap generate --format both --output-dir {} --force`",
-                config.data_dir.display(),
-                config.storage.name(),
-                manifest
-                    .storage
-                    .formats
-                    .iter()
-                    .map(|f| f.name())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                config.data_dir.display()
-            );
-        }
-        crate::storage::verify::verify(&config.data_dir, &manifest, config.storage)?;
+    /// An engine over the opened data set `ds`: its files of
+    /// `config.storage` checked against the manifest, views created.
+    pub fn open(ds: &Arc<DataSet>, config: EngineConfig) -> Result<Engine> {
+        ds.verify(config.storage)?;
         let conn = match &config.load_into {
             Some(db) => Connection::open(db)
                 .with_context(|| format!("opening database {}", db.display()))?,
@@ -386,25 +474,17 @@ impl Engine {
         let (fact_partitions, files_view) = if config.load_into.is_some() {
             (None, None)
         } else {
-            let [partitions, files] = [FactView::Partitions, FactView::Files].map(|v| {
-                scan_sql(
-                    &config.data_dir,
-                    &manifest,
-                    Table::SalesFact,
-                    config.storage,
-                    v,
-                )
-            });
+            let [partitions, files] = [FactView::Partitions, FactView::Files]
+                .map(|v| scan_sql(ds, Table::SalesFact, config.storage, v));
             let (partitions, files) = (partitions?, files?);
             let files_view = (partitions != files).then_some(files);
             (Some(partitions), files_view)
         };
         let engine = Engine {
             conn,
-            manifest,
+            ds: Arc::clone(ds),
             config,
             spill_dir: spill.map(|s| s.0),
-            _snapshot: snapshot,
             files_view,
             choices: Mutex::new(HashMap::new()),
             current: Mutex::new(FactView::Partitions),
@@ -429,13 +509,7 @@ impl Engine {
 
     /// `CREATE OR REPLACE {kind} table AS` its scan (a view, or a native table).
     fn create(&self, t: Table, kind: &str) -> Result<()> {
-        let sql = scan_sql(
-            &self.config.data_dir,
-            &self.manifest,
-            t,
-            self.config.storage,
-            FactView::Partitions,
-        )?;
+        let sql = scan_sql(&self.ds, t, self.config.storage, FactView::Partitions)?;
         self.create_as(t, kind, &sql)
     }
 
@@ -449,7 +523,7 @@ impl Engine {
     /// reused as long as this matches.
     fn data_set_identity(&self) -> String {
         let sums: Vec<String> = self
-            .manifest
+            .manifest()
             .tables
             .iter()
             .map(|t| format!("{}:{}:{}", t.name, t.rows, t.content_checksum))
@@ -470,7 +544,7 @@ impl Engine {
         }
         let total: u64 = Table::ALL
             .iter()
-            .filter_map(|t| self.manifest.table(*t))
+            .filter_map(|t| self.manifest().table(*t))
             .map(|t| t.rows)
             .sum();
         let bar = crate::util::progress_bar(total, "loading", true);
@@ -481,7 +555,7 @@ impl Engine {
             for t in Table::ALL {
                 tracing::debug!("loading {}", t.name());
                 self.create(t, "TABLE")?;
-                bar.inc(self.manifest.table(t).map_or(0, |e| e.rows));
+                bar.inc(self.manifest().table(t).map_or(0, |e| e.rows));
             }
             self.conn.execute_batch(&format!(
                 "CREATE OR REPLACE TABLE olap_loaded AS SELECT {} AS identity; COMMIT;",
@@ -500,6 +574,29 @@ impl Engine {
 
     pub fn connection(&self) -> &Connection {
         &self.conn
+    }
+
+    /// The data set this engine reads.
+    pub fn data_set(&self) -> &Arc<DataSet> {
+        &self.ds
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        self.ds.manifest()
+    }
+
+    /// Interrupts whatever runs on the engine's own connection.
+    pub fn interrupt_handle(&self) -> Arc<duckdb::InterruptHandle> {
+        self.conn.interrupt_handle()
+    }
+
+    /// Forgets how each SQL text runs, so the next run decides again, as a
+    /// new process would (the fuzzer times olap as a user runs it).
+    pub fn forget_decisions(&self) {
+        self.choices
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// Makes `sql` ready on the engine's connection: its rewrite (when olap
@@ -555,71 +652,200 @@ impl Engine {
         Ok(prepared)
     }
 
-    /// How `sql` runs: its rewrite, then the fact view for the SQL that runs.
+    /// How `sql` runs: its rewrite (when one applies and the guard lets it:
+    /// see `query::rewrite::guard`), and the fact view for the SQL that runs.
     fn decide(&self, conn: &Connection, sql: &str, current: &mut FactView) -> Result<Prepared> {
+        let stats = Stats::from_manifest(self.manifest());
         // A rewrite that fails to build (DuckDB cannot parse or bind the
         // SQL) leaves the SQL as written; its own run reports errors.
-        let stats = Stats::from_manifest(&self.manifest);
-        let rewrite = if self.config.rewrite {
-            super::rewrite::rewrite(conn, sql, &stats).unwrap_or_else(|e| {
+        let outcome = if self.config.rewrite {
+            rewrite::rewrite_or_refuse(conn, sql, &stats).unwrap_or_else(|e| {
                 tracing::debug!("no rewrite: {e:#}");
-                None
+                Outcome::AsWritten(None)
             })
         } else {
-            None
+            Outcome::AsWritten(None)
         };
-        let (run, note) = match rewrite {
-            Some(r) => (r.sql, Some(r.note)),
-            None => (sql.to_string(), None),
-        };
-        let fact_view = match (&self.files_view, self.config.fact_view) {
-            (None, _) => None,
-            (Some(_), FactViewMode::Always(view)) => Some(FactViewUse {
-                view,
-                reason: "set by --fact-view",
-            }),
-            (Some(files), FactViewMode::Auto) => {
-                set_fact_view(conn, files, FactView::Files, current)?;
-                // SQL that cannot be explained (several statements, a SET,
-                // an error) keeps the default; its own run reports errors.
-                let explain = format!("EXPLAIN (FORMAT json) {run}");
-                let c = match query(conn, &explain) {
-                    Ok(plan) => {
-                        let plan = plan_roots(&plan);
-                        let c = choose_from_plan(&plan);
-                        match partition_key_groups(&plan, &stats) {
-                            Some(groups) if c.reason == AGGREGATED_FIRST => {
-                                if groups >= SPLIT_GROUPS {
-                                    FactViewUse {
-                                        view: FactView::Partitions,
-                                        reason: "the fact table is aggregated by a partition key into many groups, fewer per partition",
-                                    }
-                                } else {
-                                    perfect_on_partitions(conn, files, current, &explain, &plan)?
-                                        .unwrap_or(c)
-                                }
-                            }
-                            None if c.reason == AGGREGATED_FIRST && filters_date(&plan) => {
-                                date_proved_on_partitions(conn, files, current, &explain)?
-                                    .unwrap_or(c)
-                            }
-                            _ => c,
-                        }
-                    }
-                    Err(_) => FactViewUse {
-                        view: FactView::Partitions,
-                        reason: "DuckDB could not plan the SQL on its own",
-                    },
-                };
-                tracing::debug!("fact view: {} ({})", c.view.describe(), c.reason);
-                Some(c)
+        let r = match outcome {
+            Outcome::Rewritten(r) => r,
+            Outcome::AsWritten(refused) => {
+                if let Some(why) = &refused {
+                    tracing::debug!("no rewrite: {why}");
+                }
+                let (view, _) = self.choose_view(conn, sql, current, &stats, false)?;
+                return Ok(Prepared::as_written(sql, view, refused));
             }
         };
+        // Both plans, on the same view of the fact table, for the guard.
+        let (original_view, original_plan) = self.choose_view(conn, sql, current, &stats, true)?;
+        let (view, plan) = self.choose_view(conn, &r.sql, current, &stats, true)?;
+        let refused = match (&original_plan, &plan) {
+            (Some(o), Some(p)) => guard::compare_plans(o, p).err(),
+            (Some(_), None) => Some("DuckDB cannot plan the rewrite".to_string()),
+            // The SQL as written cannot be planned: its run says why.
+            (None, _) => Some("DuckDB cannot plan the SQL as written".to_string()),
+        };
+        if let Some(why) = refused {
+            tracing::debug!("rewrite refused ({}): {why}", r.note);
+            return Ok(Prepared::as_written(sql, original_view, Some(why)));
+        }
+        let budget = original_plan.as_deref().map(guard::budget);
         Ok(Prepared {
-            sql: run,
-            rewrite: note,
-            fact_view,
+            sql: r.sql,
+            rewrite: Some(r.note),
+            fact_view: view,
+            original: Some(Arc::new(Prepared::as_written(sql, original_view, None))),
+            budget,
+            refused: None,
         })
+    }
+
+    /// The fact view `sql` runs on (`None` when the data set has one way),
+    /// and, when `want_plan` or when the choice reads it, DuckDB's plan of
+    /// `sql` over the all-files view (`None` when DuckDB cannot plan it).
+    fn choose_view(
+        &self,
+        conn: &Connection,
+        sql: &str,
+        current: &mut FactView,
+        stats: &Stats,
+        want_plan: bool,
+    ) -> Result<(Option<FactViewUse>, Option<Vec<Value>>)> {
+        let plan_here = |current: &mut FactView| -> Result<Option<Vec<Value>>> {
+            if let Some(files) = &self.files_view {
+                set_fact_view(conn, files, FactView::Files, current)?;
+            }
+            Ok(explain(conn, sql).ok())
+        };
+        let Some(files) = &self.files_view else {
+            let plan = if want_plan { plan_here(current)? } else { None };
+            return Ok((None, plan));
+        };
+        if let FactViewMode::Always(view) = self.config.fact_view {
+            let plan = if want_plan { plan_here(current)? } else { None };
+            let used = FactViewUse {
+                view,
+                reason: "set by --fact-view",
+            };
+            return Ok((Some(used), plan));
+        }
+        // SQL that cannot be explained (several statements, a SET, an
+        // error) keeps the default; its own run reports errors.
+        let Some(plan) = plan_here(current)? else {
+            let used = FactViewUse {
+                view: FactView::Partitions,
+                reason: "DuckDB could not plan the SQL on its own",
+            };
+            return Ok((Some(used), None));
+        };
+        let explain_sql = sql;
+        let c = choose_from_plan(&plan);
+        let c = match partition_key_groups(&plan, stats) {
+            Some(groups) if c.reason == AGGREGATED_FIRST => {
+                if groups >= SPLIT_GROUPS {
+                    FactViewUse {
+                        view: FactView::Partitions,
+                        reason: "the fact table is aggregated by a partition key into many groups, fewer per partition",
+                    }
+                } else {
+                    perfect_on_partitions(conn, files, current, explain_sql, &plan)?.unwrap_or(c)
+                }
+            }
+            None if c.reason == AGGREGATED_FIRST && filters_date(&plan) => {
+                date_proved_on_partitions(conn, files, current, explain_sql)?.unwrap_or(c)
+            }
+            _ => c,
+        };
+        tracing::debug!("fact view: {} ({})", c.view.describe(), c.reason);
+        Ok((Some(c), Some(plan)))
+    }
+
+    /// Runs `sql` as a user's question on the engine's own connection: decided
+    /// once (see [`Engine::prepare`]) and guarded (see [`Engine::run_on`]).
+    pub fn run<T>(
+        &self,
+        sql: &str,
+        exec: &mut dyn FnMut(&Connection, &str, &Watchdog) -> Result<T>,
+    ) -> Result<Ran<T>> {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        self.run_on(&self.conn, &mut current, sql, exec)
+    }
+
+    /// Runs `sql` on `conn` (whose fact view is `current`) through `exec`,
+    /// which runs the SQL it is given and calls
+    /// [`Watchdog::output_started`] before its first rows go to the user.
+    /// A rewrite runs under its budget: past it, or on any error before
+    /// output started, it is abandoned (once: the engine then runs this SQL
+    /// as written) and the SQL as written runs; the answer is the
+    /// original's. `-v` says which rewrite was abandoned and why.
+    pub fn run_on<T>(
+        &self,
+        conn: &Connection,
+        current: &mut FactView,
+        sql: &str,
+        exec: &mut dyn FnMut(&Connection, &str, &Watchdog) -> Result<T>,
+    ) -> Result<Ran<T>> {
+        let started = Instant::now();
+        let prepared = self.prepare_on(conn, sql, current)?;
+        let prepare_ms = started.elapsed().as_secs_f64() * 1e3;
+        let ms = |started: Instant| started.elapsed().as_secs_f64() * 1e3;
+        let (Some(original), Some(note)) = (&prepared.original, &prepared.rewrite) else {
+            let value = exec(conn, &prepared.sql, &Watchdog::inert())?;
+            return Ok(Ran {
+                value,
+                prepared,
+                prepare_ms,
+                ms: ms(started),
+                abandoned: None,
+            });
+        };
+        let budget = prepared.budget.unwrap_or(Duration::MAX);
+        let dog = Watchdog::arm(conn, budget);
+        let result = if crate::fault::rewrite_fails() {
+            Err(anyhow::anyhow!("injected failure (OLAP_FAULT_REWRITE=fail)"))
+        } else {
+            exec(conn, &prepared.sql, &dog)
+        };
+        let (fired, output) = dog.finish();
+        let err = match result {
+            Ok(value) => {
+                return Ok(Ran {
+                    value,
+                    prepared,
+                    prepare_ms,
+                    ms: ms(started),
+                    abandoned: None,
+                });
+            }
+            Err(e) if output => return Err(e),
+            Err(e) => e,
+        };
+        let why = if fired {
+            format!("it ran past its budget of {:.0} ms", budget.as_secs_f64() * 1e3)
+        } else {
+            format!("it failed: {}", format!("{err:#}").lines().next().unwrap_or_default())
+        };
+        tracing::debug!("rewrite abandoned ({note}): {why}; running the SQL as written");
+        self.choices
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sql.to_string(), Arc::clone(original));
+        if let (Some(files), Some(used)) = (&self.files_view, original.fact_view) {
+            set_fact_view(conn, files, used.view, current)?;
+        }
+        let value = exec(conn, &original.sql, &Watchdog::inert())?;
+        Ok(Ran {
+            value,
+            prepared: Arc::clone(original),
+            prepare_ms,
+            ms: ms(started),
+            abandoned: Some(why),
+        })
+    }
+
+    /// Runs `sql` as a user would and collects its answer.
+    pub fn run_collect(&self, sql: &str) -> Result<Ran<Vec<RecordBatch>>> {
+        self.run(sql, &mut |conn, sql, _| query(conn, sql))
     }
 
     /// A new connection to the same database (for concurrent queries).
@@ -790,15 +1016,6 @@ fn choose_from_plan(roots: &[serde_json::Value]) -> FactViewUse {
     FactViewUse { view, reason }
 }
 
-/// Whether `pred` holds for `node` or any operator below it.
-fn any_node(node: &serde_json::Value, pred: &dyn Fn(&serde_json::Value) -> bool) -> bool {
-    pred(node)
-        || node
-            .get("children")
-            .and_then(serde_json::Value::as_array)
-            .is_some_and(|cs| cs.iter().any(|c| any_node(c, pred)))
-}
-
 /// Whether a scan in the plan filters its rows by `date` (a `Filters`
 /// entry naming the column).
 fn filters_date(roots: &[serde_json::Value]) -> bool {
@@ -827,9 +1044,9 @@ fn date_proved_on_partitions(
     conn: &Connection,
     files: &str,
     current: &mut FactView,
-    explain: &str,
+    sql: &str,
 ) -> Result<Option<FactViewUse>> {
-    let Some(plan) = plan_on_partitions(conn, files, current, explain)? else {
+    let Some(plan) = plan_on_partitions(conn, files, current, sql)? else {
         return Ok(None);
     };
     Ok((!filters_date(&plan)).then_some(FactViewUse {
@@ -844,10 +1061,10 @@ fn plan_on_partitions(
     conn: &Connection,
     files: &str,
     current: &mut FactView,
-    explain: &str,
+    sql: &str,
 ) -> Result<Option<Vec<serde_json::Value>>> {
     set_fact_view(conn, files, FactView::Partitions, current)?;
-    Ok(query(conn, explain).ok().map(|p| plan_roots(&p)))
+    Ok(explain(conn, sql).ok())
 }
 
 /// The one-scan-per-partition view instead of the one-scan view DuckDB's
@@ -860,10 +1077,10 @@ fn perfect_on_partitions(
     conn: &Connection,
     files: &str,
     current: &mut FactView,
-    explain: &str,
+    sql: &str,
     files_plan: &[serde_json::Value],
 ) -> Result<Option<FactViewUse>> {
-    let Some(plan) = plan_on_partitions(conn, files, current, explain)? else {
+    let Some(plan) = plan_on_partitions(conn, files, current, sql)? else {
         return Ok(None);
     };
     let perfect = "PERFECT_HASH_GROUP_BY";
@@ -933,50 +1150,4 @@ fn partition_key_groups(roots: &[serde_json::Value], stats: &Stats) -> Option<u6
         found(root, stats, &mut most);
     }
     most
-}
-
-/// How many operators named `name` a `EXPLAIN (FORMAT json)` plan has.
-fn count_operators(roots: &[serde_json::Value], name: &str) -> usize {
-    use serde_json::Value;
-    fn count(node: &Value, name: &str) -> usize {
-        usize::from(node.get("name").and_then(Value::as_str) == Some(name))
-            + node
-                .get("children")
-                .and_then(Value::as_array)
-                .map_or(0, |cs| cs.iter().map(|c| count(c, name)).sum())
-    }
-    roots.iter().map(|r| count(r, name)).sum()
-}
-
-/// The root operators of an `EXPLAIN (FORMAT json)` result (its last column
-/// holds the plan as JSON text, one tree or an array of them).
-fn plan_roots(batches: &[RecordBatch]) -> Vec<serde_json::Value> {
-    use serde_json::Value;
-    let mut roots = Vec::new();
-    for b in batches {
-        let col = b.column(b.num_columns() - 1);
-        for text in col.as_string_opt::<i32>().into_iter().flatten().flatten() {
-            match serde_json::from_str::<Value>(text) {
-                Ok(Value::Array(trees)) => roots.extend(trees),
-                Ok(tree) => roots.push(tree),
-                Err(_) => {}
-            }
-        }
-    }
-    roots
-}
-
-/// A plan attribute that is one string or a list of them, as strings.
-fn strings(v: &serde_json::Value) -> Vec<&str> {
-    match v {
-        serde_json::Value::String(s) => vec![s.as_str()],
-        serde_json::Value::Array(xs) => xs.iter().filter_map(serde_json::Value::as_str).collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// Runs `sql` on `conn` and collects the result as Arrow batches.
-pub fn query(conn: &Connection, sql: &str) -> Result<Vec<RecordBatch>> {
-    let mut stmt = conn.prepare(sql)?;
-    Ok(stmt.query_arrow([])?.collect())
 }

@@ -8,7 +8,8 @@ use anyhow::Result;
 use arrow::array::RecordBatch;
 use duckdb::Connection;
 
-use super::engine::{Engine, FactView, query};
+use super::engine::{Engine, FactView};
+use super::sql::query;
 
 /// One execution's result and wall latency (including fetching the result).
 pub struct Execution {
@@ -22,13 +23,15 @@ impl Execution {
     }
 }
 
-/// Runs `sql` on the engine's connection over the fact view its plan calls
-/// for (see [`Engine::prepare`]); the latency includes that choice.
+/// Runs `sql` as a user's question on the engine's connection (its rewrite
+/// and fact view decided once, the rewrite guarded: see [`Engine::run`]);
+/// the latency includes deciding.
 pub fn execute_on(engine: &Engine, sql: &str) -> Result<Execution> {
-    let (prepared, prepare_ms) = engine.prepare_timed(sql)?;
-    let mut e = execute(engine.connection(), &prepared.sql)?;
-    e.latency_ms += prepare_ms;
-    Ok(e)
+    let ran = engine.run_collect(sql)?;
+    Ok(Execution {
+        latency_ms: ran.ms,
+        batches: ran.value,
+    })
 }
 
 pub fn execute(conn: &Connection, sql: &str) -> Result<Execution> {

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::engine::{query, quote};
+use super::sql::{query, quote};
 use super::execute::{Execution, execute};
 use crate::storage::layout::{fact_partition, partition_dir, partition_values};
 

@@ -25,16 +25,18 @@ use crate::storage::manifest::Manifest;
 use crate::targets::{self, Check};
 use crate::util::human_bytes;
 
-/// Engines per storage, opened on first use.
+/// Engines per storage over one opened data set, opened on first use.
 pub struct Engines {
+    ds: std::sync::Arc<crate::storage::dataset::DataSet>,
     base: EngineConfig,
     parquet: Option<Engine>,
     csv: Option<Engine>,
 }
 
 impl Engines {
-    pub fn new(base: EngineConfig) -> Engines {
+    pub fn new(ds: &std::sync::Arc<crate::storage::dataset::DataSet>, base: EngineConfig) -> Engines {
         Engines {
+            ds: std::sync::Arc::clone(ds),
             base,
             parquet: None,
             csv: None,
@@ -53,7 +55,7 @@ impl Engines {
                 // Loading is for the primary storage only.
                 cfg.load_into = None;
             }
-            *slot = Some(Engine::open(cfg)?);
+            *slot = Some(Engine::open(&self.ds, cfg)?);
         }
         Ok(slot.as_ref().expect("just opened"))
     }
@@ -135,6 +137,24 @@ pub struct VariantRun {
     pub rewrite: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rewritten_sql: Option<String>,
+    /// Why a rewrite that applied was refused by the guard (see
+    /// `query::rewrite::guard`), when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused_rewrite: Option<String>,
+    /// Why the rewrite was abandoned while it ran (over its budget, or an
+    /// error), when it was: the SQL as written gave the answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub abandoned_rewrite: Option<String>,
+}
+
+/// Records on `run` how its SQL ran: the fact view, the rewrite, a refusal.
+fn note_prepared(run: &mut VariantRun, prepared: &super::engine::Prepared) {
+    let used = prepared.fact_view;
+    run.fact_view = used.map(|u| u.view);
+    run.fact_view_reason = used.map(|u| u.reason.to_string());
+    run.rewrite = prepared.rewrite.clone();
+    run.rewritten_sql = prepared.rewrite.as_ref().map(|_| prepared.sql.clone());
+    run.refused_rewrite = prepared.refused.clone();
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -215,7 +235,7 @@ fn run_variant(
 ) -> Result<VariantRun> {
     let threads = engines.config().threads;
     let engine = engines.get(storage)?;
-    let shape = shape(&engine.manifest, storage);
+    let shape = shape(engine.manifest(), storage);
     let mut run = VariantRun {
         variant: variant.to_string(),
         storage,
@@ -231,20 +251,14 @@ fn run_variant(
         fact_view_reason: None,
         rewrite: None,
         rewritten_sql: None,
+        refused_rewrite: None,
+        abandoned_rewrite: None,
     };
-    // The fact view is chosen from the plan once per SQL text; the time it
-    // takes belongs to the execution.
-    let (prepared, prepare_ms) = engine.prepare_timed(&sql)?;
-    let used = prepared.fact_view;
-    run.fact_view = used.map(|u| u.view);
-    run.fact_view_reason = used.map(|u| u.reason.to_string());
-    if prepared.rewrite.is_some() {
-        run.rewrite = prepared.rewrite.clone();
-        run.rewritten_sql = Some(prepared.sql.clone());
-    }
-    let sql = prepared.sql.clone();
     if !opts.execute {
-        let b = engine.query(&format!("EXPLAIN {sql}"))?;
+        // The plan DuckDB would run: of the rewrite, when olap makes one.
+        let prepared = engine.prepare(&sql)?;
+        note_prepared(&mut run, &prepared);
+        let b = engine.query(&format!("EXPLAIN {}", prepared.sql))?;
         let plan = ResultSet::from_batches(&b, usize::MAX);
         run.plan = Some(
             plan.text()
@@ -254,31 +268,34 @@ fn run_variant(
         );
         return Ok(run);
     }
-    // Entries whose checks need a profile get one from the timed execution itself.
+    // Entries whose checks need a profile get one from the timed execution
+    // itself. The rewrite (decided once per SQL text, its time part of the
+    // latency) runs under the guard: see `Engine::run`.
     let profiled = opts.profile || spec.is_some_and(|s| s.is_comparison());
-    let exec = if profiled {
-        execute_profiled(engine.connection(), &sql, shape).map(|(e, p)| (e, Some(p)))
-    } else if let (None, Some(limit)) = (spec, opts.show_rows) {
-        // Only what the display shows: a result of any size costs one chunk.
-        let mut kept = Vec::new();
-        let mut seen = 0usize;
-        stream(engine.connection(), &sql, &mut |b| {
-            seen += b.num_rows();
-            kept.push(b.clone());
-            Ok(seen <= limit)
-        })
-        .map(|s| {
-            run.complete = s.complete;
-            run.first_rows_ms = s.first_rows_ms.map(|ms| ms + prepare_ms);
+    let mut stream_info: Option<(bool, Option<f64>)> = None;
+    let exec = engine.run(&sql, &mut |conn, sql, _dog| {
+        if profiled {
+            execute_profiled(conn, sql, shape).map(|(e, p)| (e, Some(p)))
+        } else if let (None, Some(limit)) = (spec, opts.show_rows) {
+            // Only what the display shows: a result of any size costs one
+            // chunk (kept here, shown after: a fallback starts afresh).
+            let mut kept = Vec::new();
+            let mut seen = 0usize;
+            let s = stream(conn, sql, &mut |b| {
+                seen += b.num_rows();
+                kept.push(b.clone());
+                Ok(seen <= limit)
+            })?;
+            stream_info = Some((s.complete, s.first_rows_ms));
             let e = Execution {
                 latency_ms: s.total_ms,
                 batches: kept,
             };
-            (e, None)
-        })
-    } else {
-        execute(engine.connection(), &sql).map(|e| (e, None))
-    };
+            Ok((e, None))
+        } else {
+            execute(conn, sql).map(|e| (e, None))
+        }
+    });
     let entry =
         |status: &str, err: Option<String>, ms: f64, rows: u64, p: Option<&Profile>| LogEntry {
             timestamp: now(),
@@ -297,8 +314,16 @@ fn run_variant(
             error: err,
         };
     let (exec, profile) = match exec {
-        Ok((mut e, p)) => {
-            e.latency_ms += prepare_ms;
+        Ok(ran) => {
+            note_prepared(&mut run, &ran.prepared);
+            run.abandoned_rewrite = ran.abandoned.clone();
+            let (mut e, p) = ran.value;
+            // Deciding, the run, and a fallback's rerun: all the user waited.
+            e.latency_ms = ran.ms;
+            if let Some((complete, first)) = stream_info {
+                run.complete = complete;
+                run.first_rows_ms = first.map(|ms| ms + ran.prepare_ms);
+            }
             (e, p)
         }
         Err(e) => {

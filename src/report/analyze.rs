@@ -6,7 +6,7 @@ use comfy_table::Cell;
 use serde::Serialize;
 
 use super::{OutputFormat, grid, json, plural, right};
-use crate::query::analyze::Report;
+use crate::query::analyze::{Report, RewriteExplanation};
 use crate::query::catalog::{self, ADHOC_SUITE, CATALOG, Expectation, Params, Suite};
 use crate::query::profile::{Operator, Profile};
 use crate::query::run::{QueryRun, VariantRun};
@@ -19,6 +19,37 @@ pub fn render(r: &Report, format: OutputFormat, max_rows: usize) -> String {
         OutputFormat::Markdown => markdown(r),
         OutputFormat::Table => table(r, max_rows),
         OutputFormat::Csv => csv(r),
+    }
+}
+
+/// How olap would run a SQL text (`--explain-rewrite`): JSON, or a
+/// two-column grid (table and Markdown) followed by the SQL DuckDB runs.
+pub fn render_rewrite(e: &RewriteExplanation, format: OutputFormat) -> String {
+    if format == OutputFormat::Json {
+        return json(e) + "\n";
+    }
+    let mut g = grid(format);
+    g.set_header(vec!["", "how olap runs it"]);
+    let rewrite = match (&e.rewrite, &e.refused) {
+        (Some(r), _) => r.clone(),
+        (None, Some(why)) => format!("none: the guard refused it ({why})"),
+        (None, None) => "none applies: the SQL runs as written".to_string(),
+    };
+    g.add_row(vec!["rewrites".to_string(), rewrite]);
+    if let Some(b) = e.budget_ms {
+        g.add_row(vec![
+            "guard".to_string(),
+            format!("the rewrite may run {b:.0} ms, then the SQL as written runs instead"),
+        ]);
+    }
+    if let (Some(v), Some(why)) = (&e.fact_view, &e.fact_view_reason) {
+        g.add_row(vec!["fact view".to_string(), format!("{v} ({why})")]);
+    }
+    let sql = e.runs.trim();
+    if format == OutputFormat::Markdown {
+        format!("{g}\n\nDuckDB runs:\n\n```sql\n{sql}\n```\n")
+    } else {
+        format!("{g}\nDuckDB runs:\n  {sql}\n")
     }
 }
 

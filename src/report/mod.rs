@@ -4,6 +4,7 @@
 
 pub mod analyze;
 pub mod bench;
+pub mod fuzz;
 pub mod generate;
 pub mod html;
 pub mod plan;

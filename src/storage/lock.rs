@@ -24,7 +24,6 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, Weak};
 
 use anyhow::{Context, Result};
 
@@ -135,13 +134,10 @@ pub fn writer(dir: &Path, whole: bool, wait: bool) -> Result<Held> {
 
 /// What a reader holds while it reads; `None` inside when the lock files
 /// cannot even be opened (a read-only mount where no writer ever ran).
-#[derive(Debug, Clone)]
-pub struct Snapshot(#[allow(dead_code)] Option<Arc<Held>>);
-
-/// Read locks this process holds, so a second reader of the same data set
-/// in one process (benchmark's Parquet and CSV engines) shares the first
-/// one's lock instead of queueing behind a waiting writer that waits for it.
-static HELD_READS: Mutex<Vec<(PathBuf, Weak<Held>)>> = Mutex::new(Vec::new());
+/// Taken once per opened data set (`storage::dataset::DataSet`): readers in
+/// one process share the handle, and with it this lock.
+#[derive(Debug)]
+pub struct Snapshot(#[allow(dead_code)] Option<Held>);
 
 /// A reader's shared lock on `dir`, taken before its manifest is read and
 /// kept until its last query: a writer cannot swap the data set meanwhile.
@@ -150,16 +146,6 @@ pub fn reader(dir: &Path) -> Result<Snapshot> {
     else {
         return Ok(Snapshot(None));
     };
-    let key = std::path::absolute(&read_path).unwrap_or(read_path.clone());
-    let mut held = HELD_READS.lock().unwrap_or_else(|e| e.into_inner());
-    held.retain(|(_, w)| w.strong_count() > 0);
-    if let Some(h) = held
-        .iter()
-        .find(|(p, _)| *p == key)
-        .and_then(|(_, w)| w.upgrade())
-    {
-        return Ok(Snapshot(Some(h)));
-    }
     // No data set here (yet): take the locks if a writer made them (it may
     // be between its two fallback renames), but leave no lock files behind
     // for a mistyped --data-dir.
@@ -186,12 +172,11 @@ pub fn reader(dir: &Path) -> Result<Snapshot> {
     }
     take(&read, Mode::Shared).with_context(|| format!("locking {}", read_path.display()))?;
     drop(intent);
-    let h = Arc::new(Held {
+    tracing::debug!("reader lock {}", read_path.display());
+    Ok(Snapshot(Some(Held {
         _file: read,
         path: read_path,
-    });
-    held.push((key, Arc::downgrade(&h)));
-    Ok(Snapshot(Some(h)))
+    })))
 }
 
 /// What a writer holds while it swaps a data set in: no reader is inside.

@@ -112,20 +112,12 @@ impl Manifest {
         write_atomic(&dir.join(name), self.to_json().as_bytes())
     }
 
-    /// Loads the data set at `dir`, with a clear error when there is none.
+    /// Loads the manifest of the data set at `dir`, with a clear error when
+    /// there is none. Reads only: readers open a data set through
+    /// `storage::dataset::DataSet`, which first repairs what an interrupted
+    /// run left (see `storage::recover`).
     pub fn load(dir: &Path) -> Result<Manifest> {
         let path = dir.join(MANIFEST);
-        if let Some(url) = super::remote::url_of(dir) {
-            return Err(UserError::new(format!(
-                "{url} is in object storage: `olap validate --data-dir {url}` checks it and Spark (or any Hive-aware engine) reads it; to query it with olap, copy its run directory (the `root` in its manifest.json) to local disk"
-            ))
-            .into());
-        }
-        if !dir.exists() {
-            // A run that died between its two fallback renames moved the
-            // data set aside: put it back (readers do this too).
-            super::publish::recover_for_reader(dir);
-        }
         if !dir.exists() {
             return Err(UserError::new(format!(
                 "no data set at {}: run `olap generate --output-dir {}` first",
@@ -156,6 +148,7 @@ impl Manifest {
         }
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
+        tracing::debug!("read manifest {}", path.display());
         let m = Manifest::parse(&text, &path.display().to_string())?;
         if let Some(root) = &m.root {
             bail!(UserError::new(format!(

@@ -11,12 +11,14 @@
 
 pub mod checksum;
 pub mod csv;
+pub mod dataset;
 pub mod layout;
 pub mod lock;
 pub mod manifest;
 pub mod parquet;
 pub mod publish;
 pub mod read;
+pub mod recover;
 pub mod remote;
 pub mod verify;
 pub mod write;

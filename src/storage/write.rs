@@ -131,9 +131,23 @@ impl FileSink for LocalFile {
     }
 }
 
+/// Set once the process is stopping (Ctrl-C: `publish::remove_live_staging`
+/// is removing the run's staging directories): writers create no more files.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// Tells writers to create no more files.
+pub fn stop() {
+    STOPPING.store(true, Ordering::SeqCst);
+}
+
+/// Whether the process is stopping.
+pub fn stopping() -> bool {
+    STOPPING.load(Ordering::SeqCst)
+}
+
 impl Sink for LocalDir<'_> {
     fn create(&self, rel: &Path) -> Result<Box<dyn FileSink>> {
-        if super::publish::stopping() {
+        if stopping() {
             anyhow::bail!("interrupted");
         }
         let path = self.dir.join(rel);

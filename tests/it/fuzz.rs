@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 use olap::query::engine::{Engine, EngineConfig};
 use olap::storage::FileFormat;
+use olap::storage::dataset::DataSet;
 use olap::storage::manifest::Manifest;
 use proptest::prelude::*;
 
@@ -170,16 +171,11 @@ proptest! {
                 prop_assert!(inside(&f.path), "loaded a manifest naming {:?}", f.path);
             }
         }
-        let _ = olap::validate::validate(&dir, false, 1);
-        let _ = Engine::open(EngineConfig {
-            data_dir: dir.clone(),
-            storage: FileFormat::Parquet,
-            threads: 1,
-            memory_limit: None,
-            load_into: None,
-            fact_view: Default::default(),
-            rewrite: true,
-        });
+        if let Ok(ds) = DataSet::open(&dir) {
+            let ds = std::sync::Arc::new(ds);
+            let _ = olap::validate::validate(&ds, false, 1);
+            let _ = Engine::open(&ds, EngineConfig::new(FileFormat::Parquet, 1));
+        }
     }
 }
 

@@ -7,21 +7,14 @@ use arrow::datatypes::{Decimal128Type, Float64Type, Int64Type};
 use olap::model::Table;
 use olap::query::engine::{Engine, EngineConfig};
 use olap::storage::FileFormat;
+use olap::storage::dataset::DataSet;
 use olap::storage::read::{file_checksum, file_hash};
 
 use crate::common::*;
 
 fn engine(dir: &std::path::Path, storage: FileFormat) -> Engine {
-    Engine::open(EngineConfig {
-        data_dir: dir.into(),
-        storage,
-        threads: 2,
-        memory_limit: None,
-        load_into: None,
-        fact_view: Default::default(),
-        rewrite: true,
-    })
-    .unwrap()
+    let ds = std::sync::Arc::new(DataSet::open(dir).unwrap());
+    Engine::open(&ds, EngineConfig::new(storage, 2)).unwrap()
 }
 
 fn scalar_i64(e: &Engine, sql: &str) -> i64 {

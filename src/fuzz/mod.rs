@@ -1,0 +1,497 @@
+//! The differential fuzzer: random questions (see [`questions`]) answered three
+//! ways in one process on the same DuckDB — olap as a user runs it (its
+//! rewrites and fact view chosen as by default), olap with `--rewrite off`,
+//! and the plain engine over plain Hive `read_parquet` views of the same
+//! files — and judged (see [`compare`]): a different answer is wrong, and
+//! a default that is slower than 1.25× the faster of the other two + 50 ms
+//! is slow. Either is a failure: olap's machinery may only ever win.
+//!
+//! A run first replays every stored failure (the corpus, one `.sql` file
+//! per case), then the questions of its seeds; each question's own seed
+//! replays it alone (`olap fuzz --seed S --questions 1`).
+
+pub mod compare;
+pub mod questions;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use arrow::array::RecordBatch;
+use duckdb::Connection;
+use serde::Serialize;
+
+use crate::query::engine::{Engine, EngineConfig, Ran};
+use crate::query::sql::{query, quote};
+use crate::storage::FileFormat;
+use crate::storage::dataset::DataSet;
+
+/// A question slower than this (any of the three ways) is timed again:
+/// the minimum of 3 runs each.
+const RETIME_MS: f64 = 50.0;
+
+/// The slow rule: olap's default may take at most this times the faster
+/// of the other two, plus [`SLOW_SLACK_MS`].
+pub const SLOW_FACTOR: f64 = 1.25;
+pub const SLOW_SLACK_MS: f64 = 50.0;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct FuzzConfig {
+    pub threads: usize,
+    /// Stored failures, replayed first (a directory of `.sql` files).
+    pub corpus: Option<PathBuf>,
+    /// Question seeds: `seed..seed + questions`.
+    pub seed: u64,
+    pub questions: u64,
+    /// Stop starting new questions after this long.
+    pub time_limit: Option<Duration>,
+    /// Judge time as well as answers.
+    pub timing: bool,
+    /// The plain engine's limit per question: past it the question is
+    /// counted and skipped (nothing to compare with).
+    pub plain_limit: Duration,
+    /// Where to write each new failure as a corpus file.
+    pub save_failures: Option<PathBuf>,
+}
+
+/// Where a question came from.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    Corpus(String),
+    Seed(u64),
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Corpus(name) => write!(f, "corpus {name}"),
+            Origin::Seed(s) => write!(f, "seed {s}"),
+        }
+    }
+}
+
+/// One failure, with everything needed to see it and replay it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub origin: Origin,
+    pub kind: &'static str,
+    pub sql: String,
+    /// What olap ran instead of the SQL (its rewrite), and why.
+    pub rewritten_sql: Option<String>,
+    pub rewrite: Option<String>,
+    pub detail: String,
+}
+
+/// Milliseconds of the three ways (minimum over the rounds timed).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Times {
+    pub olap_ms: f64,
+    pub rewrite_off_ms: f64,
+    pub plain_ms: f64,
+}
+
+/// The run's counts.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FuzzReport {
+    pub seed: u64,
+    pub tried: u64,
+    pub equal: u64,
+    pub wrong: u64,
+    pub slow: u64,
+    /// SQL the plain engine refused (the grammar's misses): not compared.
+    pub invalid: u64,
+    /// Questions the plain engine could not answer within its limit.
+    pub plain_too_slow: u64,
+    /// Questions olap rewrote (by default).
+    pub rewritten: u64,
+    /// Rewrites abandoned at run time (over budget or failed).
+    pub abandoned: u64,
+    pub corpus_cases: u64,
+    pub seconds: f64,
+    /// The slowest ratio olap / best of the other two among questions
+    /// where any took more than 50 ms.
+    pub worst_ratio: Option<(f64, String)>,
+    pub failures: Vec<Failure>,
+}
+
+impl FuzzReport {
+    pub fn passed(&self) -> bool {
+        self.wrong == 0 && self.slow == 0
+    }
+}
+
+/// The three ways to answer.
+struct Ways {
+    olap: Engine,
+    off: Engine,
+    plain: Connection,
+}
+
+/// The plain engine: views over the data set's files as DuckDB reads any
+/// Hive-partitioned Parquet directory (a glob with Hive partitioning), with
+/// the partition columns the layout lacks derived from `date` as olap's
+/// view does, so both have the same columns.
+fn plain_connection(ds: &DataSet, threads: usize) -> Result<Connection> {
+    let conn = Connection::open_in_memory()?;
+    conn.execute_batch(&format!("SET threads = {threads};"))?;
+    let root = ds.dir().join("parquet");
+    let root = std::path::absolute(&root).unwrap_or(root);
+    let root = root.to_string_lossy();
+    for t in crate::model::Table::ALL {
+        if t.is_fact() {
+            continue;
+        }
+        let n = t.name();
+        conn.execute_batch(&format!(
+            "CREATE VIEW {n} AS SELECT * FROM read_parquet({})",
+            quote(&format!("{root}/{n}/*.parquet")),
+        ))?;
+    }
+    let keys = &ds.manifest().storage.partition_by;
+    let scan = if keys.is_empty() {
+        format!(
+            "read_parquet({})",
+            quote(&format!("{root}/sales_fact/*.parquet"))
+        )
+    } else {
+        let types: Vec<String> = keys
+            .iter()
+            .map(|k| format!("'{}': INTEGER", k.name()))
+            .collect();
+        format!(
+            "read_parquet({}, hive_partitioning = true, hive_types = {{{}}})",
+            quote(&format!("{root}/sales_fact/**/*.parquet")),
+            types.join(", ")
+        )
+    };
+    // The Hive columns come last in DuckDB's scan; olap's view lists the
+    // partition keys in the order year, quarter, month after the fact's
+    // own columns: the same order here, so `SELECT *` agrees too.
+    let own: Vec<String> = crate::model::Table::SalesFact
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let keys_sql: String = crate::model::PartitionKey::ALL
+        .iter()
+        .map(|k| {
+            if keys.contains(k) {
+                format!(", {}", k.name())
+            } else {
+                format!(", CAST({n}(date) AS INTEGER) AS {n}", n = k.name())
+            }
+        })
+        .collect();
+    conn.execute_batch(&format!(
+        "CREATE VIEW sales_fact AS SELECT {}{keys_sql} FROM {scan}",
+        own.join(", ")
+    ))?;
+    Ok(conn)
+}
+
+/// Runs `sql` on `conn`, interrupted after `limit`: `Ok(None)` when it was.
+fn run_limited(conn: &Connection, sql: &str, limit: Duration) -> Result<Option<(Vec<RecordBatch>, f64)>> {
+    let handle = conn.interrupt_handle();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if rx.recv_timeout(limit).is_err() {
+            handle.interrupt();
+            return true;
+        }
+        false
+    });
+    let started = Instant::now();
+    let result = query(conn, sql);
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    let _ = tx.send(());
+    let tripped = watchdog.join().unwrap_or(false);
+    match result {
+        Ok(b) => Ok(Some((b, ms))),
+        Err(_) if tripped => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Runs `sql` on `engine` as a user would, interrupted (again and again,
+/// so a fallback is stopped too) once `limit` has passed: `Ok(None)` when
+/// it was.
+fn run_olap_limited(
+    engine: &Engine,
+    sql: &str,
+    limit: Duration,
+) -> Result<Option<Ran<Vec<RecordBatch>>>> {
+    let handle = engine.interrupt_handle();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let mut fired = false;
+        let mut wait = limit;
+        while rx.recv_timeout(wait).is_err() {
+            handle.interrupt();
+            fired = true;
+            wait = Duration::from_millis(50);
+        }
+        fired
+    });
+    let result = engine.run_collect(sql);
+    let _ = tx.send(());
+    let fired = watchdog.join().unwrap_or(false);
+    match result {
+        Ok(r) => Ok(Some(r)),
+        Err(_) if fired => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The corpus: (name, SQL, ordered) of every `.sql` file, sorted by name.
+pub fn load_corpus(dir: &Path) -> Result<Vec<(String, String, bool)>> {
+    let mut out = Vec::new();
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("reading the corpus {}", dir.display()))?;
+    for e in entries {
+        let p = e?.path();
+        if p.extension().is_some_and(|x| x == "sql") {
+            let text = std::fs::read_to_string(&p)?;
+            let ordered = text.lines().any(|l| l.trim() == "-- ordered");
+            let sql: String = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            out.push((name, sql.trim().to_string(), ordered));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Runs the fuzzer on an opened data set; `progress` hears each question.
+pub fn fuzz(
+    ds: &Arc<DataSet>,
+    cfg: &FuzzConfig,
+    progress: &mut dyn FnMut(&FuzzReport, &str),
+) -> Result<FuzzReport> {
+    let started = Instant::now();
+    let engine = |rewrite: bool| {
+        Engine::open(
+            ds,
+            EngineConfig::new(FileFormat::Parquet, cfg.threads).with_rewrite(rewrite),
+        )
+    };
+    let ways = Ways {
+        olap: engine(true)?,
+        off: engine(false)?,
+        plain: plain_connection(ds, cfg.threads)?,
+    };
+    let mut report = FuzzReport {
+        seed: cfg.seed,
+        ..FuzzReport::default()
+    };
+    let mut questions: Vec<(Origin, String, bool)> = Vec::new();
+    if let Some(dir) = &cfg.corpus {
+        for (name, sql, ordered) in load_corpus(dir)? {
+            questions.push((Origin::Corpus(name), sql, ordered));
+        }
+    }
+    report.corpus_cases = questions.len() as u64;
+    let corpus = questions.len();
+    let seeds = (0..cfg.questions).map(|i| cfg.seed.wrapping_add(i));
+    let mut seeds = seeds.peekable();
+    let mut i = 0usize;
+    loop {
+        let (origin, sql, ordered) = if i < corpus {
+            questions[i].clone()
+        } else {
+            let Some(s) = seeds.next() else { break };
+            let q = questions::question(s);
+            (Origin::Seed(s), q.sql, q.ordered)
+        };
+        i += 1;
+        if i > corpus && cfg.time_limit.is_some_and(|l| started.elapsed() > l) {
+            break;
+        }
+        report.tried += 1;
+        if let Some(f) = judge(&ways, cfg, &origin, &sql, ordered, &mut report)? {
+            if let Some(dir) = &cfg.save_failures
+                && matches!(f.origin, Origin::Seed(_))
+            {
+                save_failure(dir, &f, ordered)?;
+            }
+            progress(&report, &format!("{} {}: {}", f.kind, f.origin, f.detail));
+            report.failures.push(f);
+        } else {
+            progress(&report, "");
+        }
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn save_failure(dir: &Path, f: &Failure, ordered: bool) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let Origin::Seed(seed) = f.origin else {
+        return Ok(());
+    };
+    let path = dir.join(format!("seed-{seed}-{}.sql", f.kind));
+    let mut text = format!(
+        "-- found by `olap fuzz --seed {seed} --questions 1`: {}\n",
+        f.kind
+    );
+    if ordered {
+        text.push_str("-- ordered\n");
+    }
+    text.push_str(&f.sql);
+    text.push('\n');
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// One question, three ways; `Some` failure when olap got it wrong or slow.
+fn judge(
+    ways: &Ways,
+    cfg: &FuzzConfig,
+    origin: &Origin,
+    sql: &str,
+    ordered: bool,
+    report: &mut FuzzReport,
+) -> Result<Option<Failure>> {
+    let plain = match run_limited(&ways.plain, sql, cfg.plain_limit) {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            report.plain_too_slow += 1;
+            return Ok(None);
+        }
+        Err(_) => {
+            report.invalid += 1;
+            return Ok(None);
+        }
+    };
+    let plain_rows = compare::rows(&plain.0);
+    // olap's limit: far past the slow rule, so a runaway is stopped and
+    // reported rather than waited for.
+    let limit = Duration::from_secs_f64(
+        ((plain.1 * SLOW_FACTOR * 20.0 + 5_000.0) / 1e3).min(cfg.plain_limit.as_secs_f64() * 4.0),
+    );
+    let failure = |kind: &'static str, detail: String, rewritten: Option<(String, String)>| Failure {
+        origin: origin.clone(),
+        kind,
+        sql: sql.to_string(),
+        rewritten_sql: rewritten.as_ref().map(|r| r.1.clone()),
+        rewrite: rewritten.map(|r| r.0),
+        detail,
+    };
+    let mut times = Vec::new();
+    for (way, engine) in [("olap", &ways.olap), ("olap --rewrite off", &ways.off)] {
+        engine.forget_decisions();
+        let ran = run_olap_limited(engine, sql, limit);
+        let ran = match ran {
+            Ok(Some(ran)) => ran,
+            Ok(None) => {
+                report.slow += 1;
+                let p = engine.prepare(sql).ok();
+                return Ok(Some(failure(
+                    "slow",
+                    format!(
+                        "{way} ran past {:.0} ms (plain: {:.1} ms) and was stopped",
+                        limit.as_secs_f64() * 1e3,
+                        plain.1
+                    ),
+                    p.and_then(|p| p.rewrite.clone().map(|n| (n, p.sql.clone()))),
+                )));
+            }
+            Err(e) => {
+                report.wrong += 1;
+                return Ok(Some(failure(
+                    "wrong",
+                    format!("{way} failed where the plain engine answered: {e:#}"),
+                    None,
+                )));
+            }
+        };
+        let rewritten = ran
+            .prepared
+            .rewrite
+            .clone()
+            .map(|n| (n, ran.prepared.sql.clone()));
+        if way == "olap" {
+            if rewritten.is_some() {
+                report.rewritten += 1;
+            }
+            if ran.abandoned.is_some() {
+                report.abandoned += 1;
+            }
+        }
+        let rows = compare::rows(&ran.value);
+        if !compare::same(&rows, &plain_rows, ordered) {
+            report.wrong += 1;
+            return Ok(Some(failure(
+                "wrong",
+                format!(
+                    "{way} answered differently ({} rows against {}):\n{way}:\n{}plain:\n{}",
+                    rows.len(),
+                    plain_rows.len(),
+                    compare::preview(&rows, 8),
+                    compare::preview(&plain_rows, 8)
+                ),
+                rewritten,
+            )));
+        }
+        times.push((ran.ms, rewritten));
+    }
+    let rewritten = times[0].1.clone();
+    let mut t = Times {
+        olap_ms: times[0].0,
+        rewrite_off_ms: times[1].0,
+        plain_ms: plain.1,
+    };
+    if cfg.timing && [t.olap_ms, t.rewrite_off_ms, t.plain_ms].iter().any(|&m| m > RETIME_MS) {
+        t = retime(ways, sql, t, 2)?;
+        if is_slow(&t) {
+            // Confirmed over more rounds before it counts: a slow question
+            // must be slow, not this machine's noise.
+            t = retime(ways, sql, t, 3)?;
+        }
+        let best = t.rewrite_off_ms.min(t.plain_ms);
+        let ratio = t.olap_ms / best;
+        if report.worst_ratio.as_ref().is_none_or(|(r, _)| ratio > *r) {
+            report.worst_ratio = Some((ratio, origin.to_string()));
+        }
+    }
+    if cfg.timing && is_slow(&t) {
+        report.slow += 1;
+        return Ok(Some(failure(
+            "slow",
+            format!(
+                "olap {:.1} ms, --rewrite off {:.1} ms, plain {:.1} ms: over {SLOW_FACTOR}× the faster + {SLOW_SLACK_MS} ms",
+                t.olap_ms, t.rewrite_off_ms, t.plain_ms
+            ),
+            rewritten,
+        )));
+    }
+    report.equal += 1;
+    Ok(None)
+}
+
+fn is_slow(t: &Times) -> bool {
+    t.olap_ms > SLOW_FACTOR * t.rewrite_off_ms.min(t.plain_ms) + SLOW_SLACK_MS
+}
+
+/// `rounds` more runs of each way, alternating; each keeps its minimum.
+fn retime(ways: &Ways, sql: &str, mut t: Times, rounds: usize) -> Result<Times> {
+    for _ in 0..rounds {
+        ways.olap.forget_decisions();
+        t.olap_ms = t.olap_ms.min(ways.olap.run_collect(sql)?.ms);
+        ways.off.forget_decisions();
+        t.rewrite_off_ms = t.rewrite_off_ms.min(ways.off.run_collect(sql)?.ms);
+        let started = Instant::now();
+        query(&ways.plain, sql)?;
+        t.plain_ms = t.plain_ms.min(started.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(t)
+}

@@ -1,0 +1,180 @@
+//! The rewrite guard through the real binary: the shapes it refuses, what
+//! `--explain-rewrite` says, the fallback to the SQL as written when a
+//! rewrite fails or runs past its budget, and the differential fuzzer on a
+//! small data set (answers only: its time rule runs in CI's fuzz step,
+//! `.ci/run`, not as a wall-clock assert here).
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::common::*;
+
+/// A small data set partitioned by year and quarter, made once.
+fn fixture() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guard-fixture");
+        let _ = std::fs::remove_dir_all(&dir);
+        generate(&dir, 60_000, &["--partition-by", "year,quarter"]);
+        dir
+    })
+}
+
+/// The 111-second question of the rewrite-safety issue: a table listed
+/// after a comma, then a LEFT JOIN whose condition names the fact.
+const REPRO: &str = "SELECT g.country AS g0, p.subcategory AS g1, COUNT(DISTINCT f.customer_key) AS a0, \
+SUM(f.revenue - f.cost) AS a1 FROM sales_fact f, dim_geography g \
+LEFT JOIN dim_product p ON f.product_key = p.product_key AND p.is_current \
+WHERE f.geo_key = g.geo_key AND g.lat > 0 GROUP BY g.country, p.subcategory HAVING SUM(f.revenue) > 1000";
+
+/// The same kind of question written with JOIN … ON: rewritten (distinct
+/// customers in bitmaps, countries by code).
+const REWRITTEN: &str = "SELECT g.country, count(DISTINCT f.customer_key) AS customers, sum(f.revenue) AS revenue \
+FROM sales_fact f JOIN dim_geography g ON f.geo_key = g.geo_key GROUP BY g.country";
+
+fn analyze_json(sql: &str, extra: &[&str], env: &[(&str, &str)]) -> (Value, String) {
+    let mut c = olap();
+    c.arg("-v")
+        .args(["analyze", "--data-dir"])
+        .arg(fixture())
+        .args(["--sql", sql, "--execute", "--profile", "--format", "json"])
+        .args(extra);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    (serde_json::from_str(&stdout(&o)).unwrap(), stderr(&o))
+}
+
+fn sorted_rows(v: &Value) -> Vec<Vec<String>> {
+    let mut rows = result_text(&v["queries"][0]["runs"][0]);
+    rows.sort();
+    rows
+}
+
+#[test]
+fn the_repro_runs_as_written_and_answers_as_the_plain_views() {
+    let (v, _) = analyze_json(REPRO, &[], &[]);
+    let run = &v["queries"][0]["runs"][0];
+    assert!(run["rewrite"].is_null(), "{run}");
+    assert!(
+        run["refused_rewrite"]
+            .as_str()
+            .is_some_and(|w| w.contains("outside that join")),
+        "{run}"
+    );
+    // The plain views: one Hive scan of all files, nothing rewritten.
+    let (plain, _) = analyze_json(REPRO, &["--rewrite", "off", "--fact-view", "files"], &[]);
+    assert!(!sorted_rows(&v).is_empty());
+    assert_eq!(sorted_rows(&v), sorted_rows(&plain));
+}
+
+#[test]
+fn explain_rewrite_says_what_fired_why_and_what_duckdb_runs() {
+    let o = olap()
+        .args(["analyze", "--data-dir"])
+        .arg(fixture())
+        .args(["--sql", REWRITTEN, "--explain-rewrite", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let note = e["rewrite"].as_str().expect("a rewrite fired");
+    assert!(note.contains("bitmaps") || note.contains("code"), "{note}");
+    assert!(e["budget_ms"].as_f64().is_some_and(|b| b > 0.0), "{e}");
+    assert_ne!(e["runs"], e["sql"], "DuckDB runs the rewrite");
+    assert!(e["fact_view"].is_string(), "{e}");
+    // The repro: refused, with the reason, and the SQL runs as written.
+    let o = olap()
+        .args(["analyze", "--data-dir"])
+        .arg(fixture())
+        .args(["--sql", REPRO, "--explain-rewrite"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("the guard refused it"), "{text}");
+    assert!(text.contains("DuckDB runs:"), "{text}");
+    // --explain-rewrite needs --sql.
+    let o = olap()
+        .args(["analyze", "--data-dir"])
+        .arg(fixture())
+        .arg("--explain-rewrite")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn a_rewrite_that_fails_or_runs_past_its_budget_falls_back_to_the_sql_as_written() {
+    let (rewritten, _) = analyze_json(REWRITTEN, &[], &[]);
+    assert!(
+        rewritten["queries"][0]["runs"][0]["rewrite"].is_string(),
+        "the fixture's question is rewritten"
+    );
+    let (as_written, _) = analyze_json(REWRITTEN, &["--rewrite", "off"], &[]);
+    for (env, why) in [
+        (("OLAP_FAULT_REWRITE", "fail"), "it failed"),
+        (("OLAP_FAULT_REWRITE_BUDGET_MS", "0"), "past its budget of 0 ms"),
+    ] {
+        let (v, err) = analyze_json(REWRITTEN, &[], &[env]);
+        let run = &v["queries"][0]["runs"][0];
+        assert!(
+            err.contains("rewrite abandoned") && err.contains(why),
+            "no -v line saying why: {err}"
+        );
+        assert!(
+            run["abandoned_rewrite"].as_str().is_some_and(|w| w.contains(why)),
+            "{run}"
+        );
+        // The answer is the SQL as written's.
+        assert!(run["rewrite"].is_null(), "{run}");
+        assert_eq!(sorted_rows(&v), sorted_rows(&as_written));
+        assert_eq!(sorted_rows(&v), sorted_rows(&rewritten));
+    }
+}
+
+/// The fuzzer itself: stored cases, then fixed seeds, every answer equal
+/// three ways (time is judged in CI's fuzz step, not here).
+#[test]
+fn the_fuzzer_finds_no_wrong_answer_on_fixed_seeds() {
+    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-corpus");
+    let o = olap()
+        .args(["fuzz", "--data-dir"])
+        .arg(fixture())
+        .args(["--seed", "1", "--questions", "60", "--no-timing", "--format", "json"])
+        .arg("--corpus")
+        .arg(&corpus)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_str(&stdout(&o)).expect(&stderr(&o));
+    assert!(o.status.success(), "{report:#}");
+    assert_eq!(report["wrong"], 0, "{report:#}");
+    let corpus_cases = std::fs::read_dir(&corpus).unwrap().count() as u64;
+    assert_eq!(report["corpus_cases"], corpus_cases);
+    assert_eq!(report["tried"], 60 + corpus_cases);
+    // Most questions are valid SQL that all three answer.
+    assert!(report["equal"].as_u64().unwrap() >= 45, "{report:#}");
+    assert!(report["rewritten"].as_u64().unwrap() > 0, "{report:#}");
+}
+
+/// A wrong answer is a failure: exit 1, the question and both answers.
+#[test]
+fn the_fuzzer_reports_a_seed_to_replay() {
+    let o = olap()
+        .args(["fuzz", "--data-dir"])
+        .arg(fixture())
+        .args(["--seed", "7", "--questions", "3", "--no-timing"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--seed 7"),
+        "the seed and how to replay it: {}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).contains("tried"), "{}", stdout(&o));
+}
