@@ -34,6 +34,12 @@ fn main() {
         .as_deref()
         .map(compiler_name)
         .unwrap_or_else(|| format!("{program}-unknown"));
+    // The optimisation level DuckDB's C++ got: the release profile's
+    // override for libduckdb-sys in Cargo.toml (the `cc` crate turns it into
+    // -O<n>), or the environment's override of it.
+    if let Some(level) = duckdb_opt_level() {
+        name.push_str(&format!("-O{level}"));
+    }
     let has = |flag: &str| flags.split_whitespace().any(|f| f.starts_with(flag));
     let lto = if has("-flto=thin") {
         Some("thinlto")
@@ -56,6 +62,8 @@ fn main() {
     }
     println!("cargo:rustc-env=OLAP_BUILD={name}");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=Cargo.toml");
+    println!("cargo:rerun-if-env-changed=CARGO_PROFILE_RELEASE_PACKAGE_LIBDUCKDB_SYS_OPT_LEVEL");
     for var in ["CXX", "CXXFLAGS"] {
         for key in [
             format!("{var}_{target}"),
@@ -68,6 +76,22 @@ fn main() {
     }
     // A new compiler on PATH is a new build (the `c++` alternative moved).
     println!("cargo:rerun-if-env-changed=PATH");
+}
+
+/// `opt-level` of `[profile.release.package.libduckdb-sys]`, from the
+/// environment's override or Cargo.toml (`None`: the profile's own, 3).
+fn duckdb_opt_level() -> Option<String> {
+    if let Ok(v) = std::env::var("CARGO_PROFILE_RELEASE_PACKAGE_LIBDUCKDB_SYS_OPT_LEVEL") {
+        return Some(v.trim_matches('"').to_string());
+    }
+    let dir = std::env::var("CARGO_MANIFEST_DIR").ok()?;
+    let toml = std::fs::read_to_string(std::path::Path::new(&dir).join("Cargo.toml")).ok()?;
+    let section = toml.split("[profile.release.package.libduckdb-sys]").nth(1)?;
+    let section = section.split("\n[").next().unwrap_or(section);
+    section.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        (k.trim() == "opt-level").then(|| v.trim().trim_matches('"').to_string())
+    })
 }
 
 /// The variable as the `cc` crate reads it for `target`.
