@@ -86,7 +86,9 @@ fn duckdb_opt_level() -> Option<String> {
     }
     let dir = std::env::var("CARGO_MANIFEST_DIR").ok()?;
     let toml = std::fs::read_to_string(std::path::Path::new(&dir).join("Cargo.toml")).ok()?;
-    let section = toml.split("[profile.release.package.libduckdb-sys]").nth(1)?;
+    let section = toml
+        .split("[profile.release.package.libduckdb-sys]")
+        .nth(1)?;
     let section = section.split("\n[").next().unwrap_or(section);
     section.lines().find_map(|l| {
         let (k, v) = l.split_once('=')?;
@@ -130,7 +132,7 @@ fn compiler_name(version: &str) -> String {
     let v = first
         .split_whitespace()
         .rev()
-        .find_map(|w| number(w))
+        .find_map(number)
         .unwrap_or_default();
     format!("{family}-{v}")
 }

@@ -177,32 +177,35 @@ pub fn tour(cfg: &DemoConfig, print: &mut dyn FnMut(&str)) -> Result<PathBuf> {
         .with_context(|| format!("creating {}", cfg.report_dir.display()))?;
     // The studies and the HTML page come from one quick benchmark run.
     let base = manifest.spec.rows;
-    let outcome = bench::run(&ds, &BenchConfig {
-        engine: engines.config().clone(),
-        specs: CATALOG.iter().collect(),
-        params: Params::default(),
-        rounds: Rounds {
-            rounds: 3,
-            warmup: 1,
-            csv_rounds: 1,
+    let outcome = bench::run(
+        &ds,
+        &BenchConfig {
+            engine: engines.config().clone(),
+            specs: CATALOG.iter().collect(),
+            params: Params::default(),
+            rounds: Rounds {
+                rounds: 3,
+                warmup: 1,
+                csv_rounds: 1,
+            },
+            baseline: None,
+            allow_different_env: false,
+            store: Store::new(cfg.report_dir.join("runs")),
+            save: false,
+            save_name: None,
+            threshold: 0.10,
+            storage_comparison: has_csv,
+            scaling: Some(Scaling::Sizes(vec![
+                (base / 4).max(10_000),
+                (base / 2).max(20_000),
+                base,
+            ])),
+            concurrency: Some(4),
+            profiles: true,
+            report_dir: cfg.report_dir.clone(),
+            log: None,
         },
-        baseline: None,
-        allow_different_env: false,
-        store: Store::new(cfg.report_dir.join("runs")),
-        save: false,
-        save_name: None,
-        threshold: 0.10,
-        storage_comparison: has_csv,
-        scaling: Some(Scaling::Sizes(vec![
-            (base / 4).max(10_000),
-            (base / 2).max(20_000),
-            base,
-        ])),
-        concurrency: Some(4),
-        profiles: true,
-        report_dir: cfg.report_dir.clone(),
-        log: None,
-    })?;
+    )?;
     let both_studies = |out: &mut Out, text: String, md: String, chart: &str, alt: &str| {
         out.both(&text, &format!("{md}\n![{alt}]({chart})\n"));
     };

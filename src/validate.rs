@@ -14,8 +14,8 @@ use crate::query::engine::{Engine, EngineConfig};
 use crate::query::invariants::INVARIANTS;
 use crate::storage::FileFormat;
 use crate::storage::checksum::{from_hex, to_hex};
-use crate::storage::layout::MANIFEST;
 use crate::storage::dataset::DataSet;
+use crate::storage::layout::MANIFEST;
 use crate::storage::read::{file_checksum, file_hash};
 use crate::targets::Check;
 
@@ -47,7 +47,9 @@ fn walk(dir: &Path, base: &Path, out: &mut BTreeSet<String>) {
 /// Validates the opened data set `ds` (one version from the first file to
 /// the last: the handle's).
 pub fn validate(ds: &Arc<DataSet>, quick: bool, threads: usize) -> Result<Validation> {
-    let (dir, m) = (ds.dir(), ds.manifest());
+    // Files are read through the handle (`root`: the version it opened);
+    // the report names the data set as the user did (`dir`).
+    let (root, dir, m) = (ds.root(), ds.dir(), ds.manifest());
     let mut checks = Vec::new();
     let mut push = |check: String, problems: Vec<String>, ok_detail: String| {
         let passed = problems.is_empty();
@@ -71,7 +73,7 @@ pub fn validate(ds: &Arc<DataSet>, quick: bool, threads: usize) -> Result<Valida
         .collect();
     let mut present = BTreeSet::new();
     for f in m.storage.formats.iter() {
-        walk(&dir.join(f.name()), dir, &mut present);
+        walk(&root.join(f.name()), root, &mut present);
     }
     let missing: Vec<String> = listed
         .difference(&present)
@@ -97,7 +99,7 @@ pub fn validate(ds: &Arc<DataSet>, quick: bool, threads: usize) -> Result<Valida
         if missing.iter().any(|x| x.ends_with(&f.path)) {
             continue;
         }
-        let (bytes, hash) = file_hash(&dir.join(&f.path))?;
+        let (bytes, hash) = file_hash(&root.join(&f.path))?;
         if bytes != f.bytes {
             bad_bytes.push(format!(
                 "{}: {bytes} bytes, manifest says {}",
@@ -131,7 +133,7 @@ pub fn validate(ds: &Arc<DataSet>, quick: bool, threads: usize) -> Result<Valida
                 if missing.iter().any(|x| x.ends_with(&f.path)) {
                     continue;
                 }
-                match file_checksum(&dir.join(&f.path), f.format, table) {
+                match file_checksum(&root.join(&f.path), f.format, table) {
                     Ok((r, s)) => {
                         if r != f.rows {
                             bad_content

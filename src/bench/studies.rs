@@ -80,7 +80,7 @@ pub fn bytes_read(engine: &Engine, sql: &str) -> Result<Option<u64>> {
     Ok(profile(
         engine.connection(),
         &prepared.sql,
-        shape(engine.manifest(), engine.config.storage),
+        shape(engine.manifest(), engine.config().storage),
     )?
     .bytes_read)
 }

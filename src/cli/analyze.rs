@@ -116,7 +116,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if streamed {
         if args.format == OutputFormat::Csv {
             let mut w = CsvRows::new(std::io::stdout().lock());
-            stream_sql(&ds, &cfg, &mut |_| Ok(()), &mut |b| w.write(b).map(|_| true))?;
+            stream_sql(&ds, &cfg, &mut |_| Ok(()), &mut |b| {
+                w.write(b).map(|_| true)
+            })?;
             w.finish()?;
         } else {
             let (sql, storage) = (cfg.sql.as_deref().unwrap_or_default(), cfg.engine.storage);

@@ -15,8 +15,8 @@ use crate::bench::{BenchConfig, Scaling, run as bench};
 use crate::error::CheckFailed;
 use crate::pipeline::MAX_ROWS;
 use crate::query::catalog::{Params, Suite, user_queries};
-use crate::storage::dataset::DataSet;
 use crate::report::{self, OutputFormat};
+use crate::storage::dataset::DataSet;
 use crate::util::{parse_counts, parse_in, parse_name, parse_percent};
 
 /// Data-set sizes of a scaling study, ascending.

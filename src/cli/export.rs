@@ -10,8 +10,8 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 
 use super::suite;
 use crate::export::{Dialect, export, export_remote};
-use crate::storage::dataset::DataSet;
 use crate::query::catalog::Suite;
+use crate::storage::dataset::DataSet;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

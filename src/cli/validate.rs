@@ -8,8 +8,8 @@ use anyhow::Result;
 
 use super::{output_format, parse_threads};
 use crate::error::CheckFailed;
-use crate::storage::dataset::DataSet;
 use crate::report::{self, OutputFormat};
+use crate::storage::dataset::DataSet;
 use crate::util::default_threads;
 use crate::validate::validate;
 

@@ -159,15 +159,15 @@ pub fn same(a: &[Row], b: &[Row], ordered: bool) -> bool {
         return false;
     }
     let mut used = vec![false; b.len()];
-    a.iter().all(|x| {
-        match (0..b.len()).find(|&j| !used[j] && row_eq(x, b[j])) {
+    a.iter().all(
+        |x| match (0..b.len()).find(|&j| !used[j] && row_eq(x, b[j])) {
             Some(j) => {
                 used[j] = true;
                 true
             }
             None => false,
-        }
-    })
+        },
+    )
 }
 
 /// The first rows of an answer, for a failure report.
@@ -200,7 +200,10 @@ mod tests {
     #[test]
     fn doubles_compare_to_a_relative_tolerance_and_the_rest_exactly() {
         let a = vec![vec![e("x"), f(1.0 / 3.0)], vec![e("y"), f(2.0)]];
-        let b = vec![vec![e("y"), f(2.0 + 1e-13)], vec![e("x"), f(0.333_333_333_333_333_4)]];
+        let b = vec![
+            vec![e("y"), f(2.0 + 1e-13)],
+            vec![e("x"), f(0.333_333_333_333_333_4)],
+        ];
         assert!(same(&a, &b, false));
         assert!(!same(&a, &b, true), "order matters when ordered");
         let c = vec![vec![e("y"), f(2.001)], vec![e("x"), f(1.0 / 3.0)]];

@@ -194,7 +194,11 @@ fn plain_connection(ds: &DataSet, threads: usize) -> Result<Connection> {
 }
 
 /// Runs `sql` on `conn`, interrupted after `limit`: `Ok(None)` when it was.
-fn run_limited(conn: &Connection, sql: &str, limit: Duration) -> Result<Option<(Vec<RecordBatch>, f64)>> {
+fn run_limited(
+    conn: &Connection,
+    sql: &str,
+    limit: Duration,
+) -> Result<Option<(Vec<RecordBatch>, f64)>> {
     let handle = conn.interrupt_handle();
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
@@ -378,14 +382,15 @@ fn judge(
     let limit = Duration::from_secs_f64(
         ((plain.1 * SLOW_FACTOR * 20.0 + 5_000.0) / 1e3).min(cfg.plain_limit.as_secs_f64() * 4.0),
     );
-    let failure = |kind: &'static str, detail: String, rewritten: Option<(String, String)>| Failure {
-        origin: origin.clone(),
-        kind,
-        sql: sql.to_string(),
-        rewritten_sql: rewritten.as_ref().map(|r| r.1.clone()),
-        rewrite: rewritten.map(|r| r.0),
-        detail,
-    };
+    let failure =
+        |kind: &'static str, detail: String, rewritten: Option<(String, String)>| Failure {
+            origin: origin.clone(),
+            kind,
+            sql: sql.to_string(),
+            rewritten_sql: rewritten.as_ref().map(|r| r.1.clone()),
+            rewrite: rewritten.map(|r| r.0),
+            detail,
+        };
     let mut times = Vec::new();
     for (way, engine) in [("olap", &ways.olap), ("olap --rewrite off", &ways.off)] {
         engine.forget_decisions();
@@ -450,7 +455,11 @@ fn judge(
         rewrite_off_ms: times[1].0,
         plain_ms: plain.1,
     };
-    if cfg.timing && [t.olap_ms, t.rewrite_off_ms, t.plain_ms].iter().any(|&m| m > RETIME_MS) {
+    if cfg.timing
+        && [t.olap_ms, t.rewrite_off_ms, t.plain_ms]
+            .iter()
+            .any(|&m| m > RETIME_MS)
+    {
         t = retime(ways, sql, t, 2)?;
         if is_slow(&t) {
             // Confirmed over more rounds before it counts: a slow question

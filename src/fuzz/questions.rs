@@ -173,7 +173,10 @@ const FACT_AGGS: [(&str, bool); 22] = [
     ("COUNT(DISTINCT f.transaction_id)", true),
     ("COUNT(DISTINCT f.customer_key::BIGINT - 5000000000)", true),
     ("COUNT(DISTINCT -f.customer_key)", true),
-    ("COUNT(DISTINCT f.customer_key) FILTER (WHERE f.quantity > 2)", true),
+    (
+        "COUNT(DISTINCT f.customer_key) FILTER (WHERE f.quantity > 2)",
+        true,
+    ),
     ("SUM(f.revenue) FILTER (WHERE f.discount_amount > 0)", true),
     ("AVG(f.quantity)", false),
     ("MIN(f.date)", true),
@@ -371,7 +374,12 @@ fn core(r: &mut Rng, depth: usize) -> Core {
             9 => format!(
                 "{}EXISTS (SELECT 1 FROM dim_product p9 WHERE p9.product_key = f.product_key AND p9.category = '{}')",
                 if r.chance(0.3) { "NOT " } else { "" },
-                r.pick(&["Electronics", "Clothing", "Home & Kitchen", "Sports & Outdoors"])
+                r.pick(&[
+                    "Electronics",
+                    "Clothing",
+                    "Home & Kitchen",
+                    "Sports & Outdoors"
+                ])
             ),
             _ => r.pick(&FACT_FILTERS).to_string(),
         };
@@ -582,7 +590,8 @@ fn wrap(r: &mut Rng, core: Core) -> Question {
         5 | 6 => {
             let op = *r.pick(&["UNION ALL", "UNION", "INTERSECT", "EXCEPT", "UNION ALL"]);
             let other = if core.sql.contains(" WHERE ") {
-                core.sql.replacen(" WHERE ", " WHERE f.quarter <> 2 AND ", 1)
+                core.sql
+                    .replacen(" WHERE ", " WHERE f.quarter <> 2 AND ", 1)
             } else if core.sql.contains(" GROUP BY ") {
                 core.sql
                     .replacen(" GROUP BY ", " WHERE f.quarter <> 2 GROUP BY ", 1)

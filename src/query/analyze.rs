@@ -88,10 +88,7 @@ pub fn analyze(ds: &Arc<DataSet>, cfg: &AnalyzeConfig) -> Result<Report> {
         params: cfg.params.clone(),
     };
     let log = if opts.execute {
-        Some(QueryLog::open_for(
-            cfg.log.as_deref(),
-            ds.dir(),
-        )?)
+        Some(QueryLog::open_for(cfg.log.as_deref(), ds.dir())?)
     } else {
         None
     };
@@ -240,4 +237,3 @@ pub fn explain_rewrite(
         runs: p.sql.clone(),
     })
 }
-

@@ -243,8 +243,20 @@ impl FactViewMode {
     }
 }
 
+/// A DuckDB database over an opened data set, with its own connection.
+/// What does not belong to a connection (the data set, the settings, the
+/// fact views, each SQL text's decision) is its [`EngineCore`], which other
+/// connections of the same database share (`olap serve`'s sessions).
 pub struct Engine {
     conn: Connection,
+    core: Arc<EngineCore>,
+    /// The fact view in place on `conn`.
+    current: Mutex<FactView>,
+}
+
+/// The part of an [`Engine`] every connection of its database shares
+/// (`Send + Sync`): how each SQL text runs is decided once, for all.
+pub struct EngineCore {
     /// The data set, held open (its lock keeps this version in place until
     /// the last holder goes; see `storage::dataset`).
     ds: Arc<DataSet>,
@@ -257,11 +269,9 @@ pub struct Engine {
     /// How each SQL text runs (its rewrite and fact view), decided once:
     /// the data set cannot change while the engine holds its snapshot.
     choices: Mutex<HashMap<String, Arc<Prepared>>>,
-    /// The fact view in place on `conn`.
-    current: Mutex<FactView>,
 }
 
-impl Drop for Engine {
+impl Drop for EngineCore {
     fn drop(&mut self) {
         if let Some(d) = &self.spill_dir {
             let _ = std::fs::remove_dir_all(d);
@@ -482,11 +492,13 @@ impl Engine {
         };
         let engine = Engine {
             conn,
-            ds: Arc::clone(ds),
-            config,
-            spill_dir: spill.map(|s| s.0),
-            files_view,
-            choices: Mutex::new(HashMap::new()),
+            core: Arc::new(EngineCore {
+                ds: Arc::clone(ds),
+                config,
+                spill_dir: spill.map(|s| s.0),
+                files_view,
+                choices: Mutex::new(HashMap::new()),
+            }),
             current: Mutex::new(FactView::Partitions),
         };
         match fact_partitions {
@@ -509,7 +521,12 @@ impl Engine {
 
     /// `CREATE OR REPLACE {kind} table AS` its scan (a view, or a native table).
     fn create(&self, t: Table, kind: &str) -> Result<()> {
-        let sql = scan_sql(&self.ds, t, self.config.storage, FactView::Partitions)?;
+        let sql = scan_sql(
+            &self.core.ds,
+            t,
+            self.core.config.storage,
+            FactView::Partitions,
+        )?;
         self.create_as(t, kind, &sql)
     }
 
@@ -528,7 +545,7 @@ impl Engine {
             .iter()
             .map(|t| format!("{}:{}:{}", t.name, t.rows, t.content_checksum))
             .collect();
-        format!("{}|{}", self.config.storage.name(), sums.join(","))
+        format!("{}|{}", self.core.config.storage.name(), sums.join(","))
     }
 
     /// Copies every table into native DuckDB tables (with a progress bar on
@@ -578,25 +595,16 @@ impl Engine {
 
     /// The data set this engine reads.
     pub fn data_set(&self) -> &Arc<DataSet> {
-        &self.ds
+        &self.core.ds
     }
 
     pub fn manifest(&self) -> &Manifest {
-        self.ds.manifest()
+        self.core.ds.manifest()
     }
 
     /// Interrupts whatever runs on the engine's own connection.
     pub fn interrupt_handle(&self) -> Arc<duckdb::InterruptHandle> {
         self.conn.interrupt_handle()
-    }
-
-    /// Forgets how each SQL text runs, so the next run decides again, as a
-    /// new process would (the fuzzer times olap as a user runs it).
-    pub fn forget_decisions(&self) {
-        self.choices
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
     }
 
     /// Makes `sql` ready on the engine's connection: its rewrite (when olap
@@ -613,12 +621,93 @@ impl Engine {
         self.prepare_on(&self.conn, sql, &mut current)
     }
 
-    /// [`Engine::prepare`], and the milliseconds it took: a query's latency
-    /// counts the choice of its view.
-    pub fn prepare_timed(&self, sql: &str) -> Result<(Arc<Prepared>, f64)> {
-        let started = std::time::Instant::now();
-        let prepared = self.prepare(sql)?;
-        Ok((prepared, started.elapsed().as_secs_f64() * 1e3))
+    /// Runs `sql` as a user's question on the engine's own connection: decided
+    /// once (see [`Engine::prepare`]) and guarded (see [`Engine::run_on`]).
+    pub fn run<T>(
+        &self,
+        sql: &str,
+        exec: &mut dyn FnMut(&Connection, &str, &Watchdog) -> Result<T>,
+    ) -> Result<Ran<T>> {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        self.run_on(&self.conn, &mut current, sql, exec)
+    }
+
+    /// Runs `sql` as a user would and collects its answer.
+    pub fn run_collect(&self, sql: &str) -> Result<Ran<Vec<RecordBatch>>> {
+        self.run(sql, &mut |conn, sql, _| query(conn, sql))
+    }
+
+    /// A new connection to the same database (for concurrent queries).
+    pub fn clone_connection(&self) -> Result<Connection> {
+        Ok(self.conn.try_clone()?)
+    }
+
+    /// Runs `sql` and collects the result.
+    pub fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        query(&self.conn, sql)
+    }
+
+    pub fn duckdb_version(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .query_row("SELECT version()", [], |r| r.get::<_, String>(0))?)
+    }
+
+    /// The part every connection of this database shares.
+    pub fn core(&self) -> &Arc<EngineCore> {
+        &self.core
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.core.config
+    }
+
+    /// [`EngineCore::prepare_on`] on another connection of this engine,
+    /// whose fact view is `current` (a new connection has `Partitions`).
+    pub fn prepare_on(
+        &self,
+        conn: &Connection,
+        sql: &str,
+        current: &mut FactView,
+    ) -> Result<Arc<Prepared>> {
+        self.core.prepare_on(conn, sql, current)
+    }
+
+    /// [`EngineCore::run_on`] on another connection of this engine.
+    pub fn run_on<T>(
+        &self,
+        conn: &Connection,
+        current: &mut FactView,
+        sql: &str,
+        exec: &mut dyn FnMut(&Connection, &str, &Watchdog) -> Result<T>,
+    ) -> Result<Ran<T>> {
+        self.core.run_on(conn, current, sql, exec)
+    }
+
+    /// Forgets how each SQL text runs, so the next run decides again, as a
+    /// new process would (the fuzzer times olap as a user runs it).
+    pub fn forget_decisions(&self) {
+        self.core.forget_decisions()
+    }
+}
+
+impl EngineCore {
+    /// The data set this database reads.
+    pub fn data_set(&self) -> &Arc<DataSet> {
+        &self.ds
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        self.ds.manifest()
+    }
+
+    /// Forgets how each SQL text runs, so the next run decides again, as a
+    /// new process would (the fuzzer times olap as a user runs it).
+    pub fn forget_decisions(&self) {
+        self.choices
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// [`Engine::prepare`] on another connection of this engine, whose
@@ -760,17 +849,6 @@ impl Engine {
         Ok((Some(c), Some(plan)))
     }
 
-    /// Runs `sql` as a user's question on the engine's own connection: decided
-    /// once (see [`Engine::prepare`]) and guarded (see [`Engine::run_on`]).
-    pub fn run<T>(
-        &self,
-        sql: &str,
-        exec: &mut dyn FnMut(&Connection, &str, &Watchdog) -> Result<T>,
-    ) -> Result<Ran<T>> {
-        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        self.run_on(&self.conn, &mut current, sql, exec)
-    }
-
     /// Runs `sql` on `conn` (whose fact view is `current`) through `exec`,
     /// which runs the SQL it is given and calls
     /// [`Watchdog::output_started`] before its first rows go to the user.
@@ -802,7 +880,9 @@ impl Engine {
         let budget = prepared.budget.unwrap_or(Duration::MAX);
         let dog = Watchdog::arm(conn, budget);
         let result = if crate::fault::rewrite_fails() {
-            Err(anyhow::anyhow!("injected failure (OLAP_FAULT_REWRITE=fail)"))
+            Err(anyhow::anyhow!(
+                "injected failure (OLAP_FAULT_REWRITE=fail)"
+            ))
         } else {
             exec(conn, &prepared.sql, &dog)
         };
@@ -821,9 +901,15 @@ impl Engine {
             Err(e) => e,
         };
         let why = if fired {
-            format!("it ran past its budget of {:.0} ms", budget.as_secs_f64() * 1e3)
+            format!(
+                "it ran past its budget of {:.0} ms",
+                budget.as_secs_f64() * 1e3
+            )
         } else {
-            format!("it failed: {}", format!("{err:#}").lines().next().unwrap_or_default())
+            format!(
+                "it failed: {}",
+                format!("{err:#}").lines().next().unwrap_or_default()
+            )
         };
         tracing::debug!("rewrite abandoned ({note}): {why}; running the SQL as written");
         self.choices
@@ -841,27 +927,6 @@ impl Engine {
             ms: ms(started),
             abandoned: Some(why),
         })
-    }
-
-    /// Runs `sql` as a user would and collects its answer.
-    pub fn run_collect(&self, sql: &str) -> Result<Ran<Vec<RecordBatch>>> {
-        self.run(sql, &mut |conn, sql, _| query(conn, sql))
-    }
-
-    /// A new connection to the same database (for concurrent queries).
-    pub fn clone_connection(&self) -> Result<Connection> {
-        Ok(self.conn.try_clone()?)
-    }
-
-    /// Runs `sql` and collects the result.
-    pub fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
-        query(&self.conn, sql)
-    }
-
-    pub fn duckdb_version(&self) -> Result<String> {
-        Ok(self
-            .conn
-            .query_row("SELECT version()", [], |r| r.get::<_, String>(0))?)
     }
 }
 

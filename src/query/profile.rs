@@ -18,8 +18,8 @@ use serde_json::Value;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::sql::{query, quote};
 use super::execute::{Execution, execute};
+use super::sql::{query, quote};
 use crate::storage::layout::{fact_partition, partition_dir, partition_values};
 
 /// DuckDB's extra-info keys of a file scan.

@@ -34,7 +34,10 @@ pub struct Engines {
 }
 
 impl Engines {
-    pub fn new(ds: &std::sync::Arc<crate::storage::dataset::DataSet>, base: EngineConfig) -> Engines {
+    pub fn new(
+        ds: &std::sync::Arc<crate::storage::dataset::DataSet>,
+        base: EngineConfig,
+    ) -> Engines {
         Engines {
             ds: std::sync::Arc::clone(ds),
             base,

@@ -11,6 +11,16 @@
 //! The handle knows the version it holds (the manifest's content hash) and
 //! can tell cheaply whether a newer one has been published
 //! ([`DataSet::is_current`]); a long-lived reader reopens to see it.
+//!
+//! Versions: the handle holds the data directory open (a file descriptor)
+//! and reads every file through it (`/proc/self/fd/N/…` on Linux), so when
+//! `generate --force` swaps a new data set in, this handle keeps reading
+//! the version it opened, wherever the writer moved it, and the writer does
+//! not wait for it. A shared lock on that version
+//! (`storage::lock::version_reader`) keeps its files until the last handle
+//! closes: the writer deletes the old version at once when nobody reads it,
+//! else the last handle to close deletes it, or the next open or run does
+//! (`storage::recover`). One handle, one version: a query never mixes two.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,7 +30,7 @@ use anyhow::Result;
 
 use super::FileFormat;
 use super::layout::{MANIFEST, partition_values};
-use super::lock::{self, Snapshot};
+use super::lock;
 use super::manifest::Manifest;
 use crate::bail_user;
 use crate::model::{PartitionKey, Table};
@@ -44,7 +54,37 @@ pub struct DataSet {
     /// Formats whose files were checked against the manifest (sizes, and
     /// checksums where the stamp says a file changed), once per handle.
     verified: Mutex<Vec<FileFormat>>,
-    _snapshot: Snapshot,
+    /// Where the files are read: the directory this handle opened, through
+    /// its descriptor (`root_dir`), whatever path it has by now.
+    root: PathBuf,
+    /// The opened directory (kept open: `root` goes through it).
+    root_dir: Option<std::fs::File>,
+    /// This version's shared lock: its files stay while it is held.
+    version_lock: Option<lock::Held>,
+}
+
+impl Drop for DataSet {
+    /// The last reader of a replaced version deletes it.
+    fn drop(&mut self) {
+        drop(self.version_lock.take());
+        if let Some(path) = self.root_dir.as_ref().and_then(current_path) {
+            super::recover::remove_if_retired(&self.dir, &path, &self.version);
+        }
+    }
+}
+
+/// Where an open directory is now (it may have been renamed).
+fn current_path(dir: &std::fs::File) -> Option<PathBuf> {
+    use std::os::fd::AsRawFd;
+    std::fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd())).ok()
+}
+
+/// The path that reaches the open directory `dir` whatever it is renamed
+/// to (`/proc/self/fd/N` on Linux), when the system has one.
+fn stable_path(dir: &std::fs::File) -> Option<PathBuf> {
+    use std::os::fd::AsRawFd;
+    let p = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+    p.join(MANIFEST).is_file().then_some(p)
 }
 
 impl DataSet {
@@ -59,10 +99,23 @@ impl DataSet {
         // A run that died between its two fallback renames moved the data
         // set aside: put it back (the writer does this too).
         super::recover::for_reader(dir);
-        let snapshot = lock::reader(dir)?;
+        // While the intent lock is held, no writer swaps the data set: the
+        // manifest read, the directory opened and the version locked are
+        // one version.
+        let passage = lock::opening(dir)?;
         let manifest = Manifest::load(dir)?;
-        let text = std::fs::read(dir.join(MANIFEST)).unwrap_or_default();
+        let root_dir = std::fs::File::open(dir).ok();
+        let root = root_dir
+            .as_ref()
+            .and_then(stable_path)
+            .unwrap_or_else(|| std::path::absolute(dir).unwrap_or(dir.to_path_buf()));
+        let text = std::fs::read(root.join(MANIFEST)).unwrap_or_default();
         let version = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&text));
+        let version_lock = lock::version_reader(dir, &version)?;
+        drop(passage);
+        // Replaced versions nobody reads any more.
+        super::recover::sweep_retired(dir);
+        check_queryable_path(&std::path::absolute(dir).unwrap_or(dir.to_path_buf()))?;
         let mut files = BTreeMap::new();
         for entry in &manifest.tables {
             let Some(table) = Table::from_name(&entry.name) else {
@@ -71,10 +124,9 @@ impl DataSet {
             for format in &manifest.storage.formats {
                 let mut list = Vec::new();
                 for f in entry.files_of(*format) {
-                    let p = dir.join(&f.path);
-                    let abs = std::path::absolute(&p).unwrap_or(p);
-                    check_queryable_path(&abs)?;
-                    list.push((abs.to_string_lossy().to_string(), partition_values(&f.path)));
+                    let p = root.join(&f.path);
+                    check_queryable_path(&p)?;
+                    list.push((p.to_string_lossy().to_string(), partition_values(&f.path)));
                 }
                 files.insert((table, *format), list);
             }
@@ -87,8 +139,25 @@ impl DataSet {
             version,
             files,
             verified: Mutex::new(Vec::new()),
-            _snapshot: snapshot,
+            root,
+            root_dir,
+            version_lock,
         })
+    }
+
+    /// Where this handle reads its files: the version it opened, wherever
+    /// it is now (see the module docs). Paths under it are for reading;
+    /// show [`DataSet::dir`] to people ([`DataSet::display`]).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `text` with paths under [`DataSet::root`] shown under the data
+    /// directory the user named (plans and profiles name files).
+    pub fn display(&self, text: &str) -> String {
+        let root = self.root.to_string_lossy();
+        let dir = std::path::absolute(&self.dir).unwrap_or(self.dir.clone());
+        text.replace(root.as_ref(), &dir.to_string_lossy())
     }
 
     /// How many data sets this process has opened.
@@ -158,7 +227,7 @@ impl DataSet {
         self.no_format(format)?;
         let mut done = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         if !done.contains(&format) {
-            super::verify::verify(&self.dir, &self.manifest, format)?;
+            super::verify::verify(&self.root, &self.dir, &self.manifest, format)?;
             done.push(format);
         }
         Ok(())
@@ -183,4 +252,3 @@ pub fn check_queryable_path(path: &Path) -> Result<&str> {
     }
     Ok(text)
 }
-

@@ -6,13 +6,15 @@
 //! - `.D.olap-write.lock`: held by a writer from start to commit, exclusive
 //!   for a whole run, shared by the parts of a sharded run. A second whole
 //!   run is refused (or waits with `--wait`).
-//! - `.D.olap-read.lock`: held shared by every reader (analyze, benchmark,
-//!   validate) from before it reads the manifest until its last query, and
-//!   exclusive by a writer only while it swaps the new data set in. A reader
-//!   therefore sees one version from first query to last.
-//! - `.D.olap-intent.lock`: a writer takes it before waiting for the readers,
-//!   and a reader passes through it before taking its shared lock, so a
-//!   stream of overlapping readers cannot starve a waiting writer.
+//! - `.D.olap-intent.lock`: held exclusive by a writer only while it swaps a
+//!   new data set in (milliseconds), and shared by a reader only while it
+//!   opens one (`storage::dataset::DataSet::open`): an open never sees half
+//!   a swap, and a writer never waits for readers that are reading.
+//! - `.D.olap-version-<hash>.lock`: held shared by every open handle of the
+//!   version whose manifest has that hash, for as long as it is open. A
+//!   replaced version's files are deleted only by whoever can take this
+//!   exclusively (no reader left): the writer right after the swap, the last
+//!   reader as it closes, or the next open or run (see `storage::recover`).
 //!
 //! Each run also holds `.D.olap-run-<id>.lock` for as long as it lives:
 //! leftovers whose run lock can be taken belong to a dead run, on this host or
@@ -132,36 +134,27 @@ pub fn writer(dir: &Path, whole: bool, wait: bool) -> Result<Held> {
     }
 }
 
-/// What a reader holds while it reads; `None` inside when the lock files
-/// cannot even be opened (a read-only mount where no writer ever ran).
-/// Taken once per opened data set (`storage::dataset::DataSet`): readers in
-/// one process share the handle, and with it this lock.
-#[derive(Debug)]
-pub struct Snapshot(#[allow(dead_code)] Option<Held>);
-
-/// A reader's shared lock on `dir`, taken before its manifest is read and
-/// kept until its last query: a writer cannot swap the data set meanwhile.
-pub fn reader(dir: &Path) -> Result<Snapshot> {
-    let (Ok(intent_path), Ok(read_path)) = (lock_path(dir, "intent"), lock_path(dir, "read"))
-    else {
-        return Ok(Snapshot(None));
+/// A reader's passage through the intent lock of `dir` while it opens a
+/// data set (a writer's swap is never half seen); `None` when there are no
+/// lock files (no data set there, or a read-only mount no writer used).
+pub fn opening(dir: &Path) -> Result<Option<Held>> {
+    let Ok(intent_path) = lock_path(dir, "intent") else {
+        return Ok(None);
     };
-    // No data set here (yet): take the locks if a writer made them (it may
-    // be between its two fallback renames), but leave no lock files behind
-    // for a mistyped --data-dir.
-    let open = |p: &Path| {
-        if dir.exists() {
-            open_any(p)
-        } else {
-            File::open(p).ok()
-        }
+    // No data set here (yet): take the lock if a writer made it (it may be
+    // between its two fallback renames), but leave no lock file behind for
+    // a mistyped --data-dir.
+    let intent = if dir.exists() {
+        open_any(&intent_path)
+    } else {
+        File::open(&intent_path).ok()
     };
-    let (Some(intent), Some(read)) = (open(&intent_path), open(&read_path)) else {
+    let Some(intent) = intent else {
         tracing::debug!(
             "no lock files next to {} (no data set there, or a read-only mount no writer used): reading without a lock",
             dir.display()
         );
-        return Ok(Snapshot(None));
+        return Ok(None);
     };
     if !try_take(&intent, Mode::Shared)? {
         eprintln!(
@@ -170,22 +163,56 @@ pub fn reader(dir: &Path) -> Result<Snapshot> {
         );
         take(&intent, Mode::Shared)?;
     }
-    take(&read, Mode::Shared).with_context(|| format!("locking {}", read_path.display()))?;
-    drop(intent);
-    tracing::debug!("reader lock {}", read_path.display());
-    Ok(Snapshot(Some(Held {
-        _file: read,
-        path: read_path,
-    })))
+    Ok(Some(Held {
+        _file: intent,
+        path: intent_path,
+    }))
 }
 
-/// What a writer holds while it swaps a data set in: no reader is inside.
+/// A reader's hold on one version of `dir` (the manifest hash `version`),
+/// shared, until dropped: that version's files stay. `None` when the lock
+/// file cannot be made (a read-only mount): nobody could delete them there.
+pub fn version_reader(dir: &Path, version: &str) -> Result<Option<Held>> {
+    let path = lock_path(dir, &format!("version-{version}"))?;
+    let Some(file) = open_any(&path) else {
+        return Ok(None);
+    };
+    take(&file, Mode::Shared).with_context(|| format!("locking {}", path.display()))?;
+    tracing::debug!("reader lock {}", path.display());
+    Ok(Some(Held { _file: file, path }))
+}
+
+/// The version `version` of `dir` with no reader left: an exclusive hold
+/// (its files may be deleted), or `None` while any reader holds it.
+pub fn version_unread(dir: &Path, version: &str) -> Option<Held> {
+    let path = lock_path(dir, &format!("version-{version}")).ok()?;
+    let file = open_any(&path)?;
+    try_take(&file, Mode::Exclusive)
+        .ok()?
+        .then_some(Held { _file: file, path })
+}
+
+/// A writer's exclusive hold on version `version` of `dir`, waiting (with
+/// a message) for its readers to close: for changes made in place.
+pub fn version_writer(dir: &Path, version: &str) -> Result<Held> {
+    acquire(
+        &lock_path(dir, &format!("version-{version}"))?,
+        Mode::Exclusive,
+        Some(&format!(
+            "waiting for readers of {} to close it before changing it in place",
+            dir.display()
+        )),
+    )?
+    .context("version lock")
+}
+
+/// What a writer holds while it swaps a data set in: no open is halfway.
 pub struct Commit {
     _intent: Held,
-    _read: Held,
 }
 
-/// Takes the commit locks of `dir`, waiting (with a message) for readers.
+/// Takes the commit lock of `dir`: waits only for another writer's swap or
+/// a reader's open, never for readers reading.
 pub fn commit(dir: &Path) -> Result<Commit> {
     let intent = acquire(
         &lock_path(dir, "intent")?,
@@ -193,19 +220,7 @@ pub fn commit(dir: &Path) -> Result<Commit> {
         Some("waiting for another writer to publish"),
     )?
     .context("intent lock")?;
-    let read = acquire(
-        &lock_path(dir, "read")?,
-        Mode::Exclusive,
-        Some(&format!(
-            "waiting for readers of {} to finish before replacing it (the new data set is ready)",
-            dir.display()
-        )),
-    )?
-    .context("read lock")?;
-    Ok(Commit {
-        _intent: intent,
-        _read: read,
-    })
+    Ok(Commit { _intent: intent })
 }
 
 /// The lock a live run holds for its whole life; `id` names its temporary
@@ -281,20 +296,29 @@ mod tests {
     }
 
     #[test]
-    fn readers_block_the_commit_and_runs_are_alive_while_locked() {
+    fn a_version_is_unread_only_when_no_reader_holds_it_and_runs_are_alive_while_locked() {
         let t = tempfile::tempdir().unwrap();
         let d = t.path().join("data");
         // A mistyped --data-dir leaves no lock files behind.
-        assert!(reader(&d).unwrap().0.is_none());
+        assert!(opening(&d).unwrap().is_none());
         assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 0);
         std::fs::create_dir(&d).unwrap();
-        let snap = reader(&d).unwrap();
-        assert!(snap.0.is_some());
-        let read = File::open(lock_path(&d, "read").unwrap()).unwrap();
-        assert!(!try_take(&read, Mode::Exclusive).unwrap());
-        drop(snap);
-        assert!(try_take(&read, Mode::Exclusive).unwrap());
-        drop(read);
+        let passage = opening(&d).unwrap();
+        assert!(passage.is_some());
+        // A writer's swap waits for an open in progress, not for readers.
+        let intent = File::open(lock_path(&d, "intent").unwrap()).unwrap();
+        assert!(!try_take(&intent, Mode::Exclusive).unwrap());
+        let a = version_reader(&d, "v1").unwrap();
+        drop(passage);
+        assert!(try_take(&intent, Mode::Exclusive).unwrap());
+        drop(intent);
+        let b = version_reader(&d, "v1").unwrap();
+        assert!(version_unread(&d, "v1").is_none());
+        drop(a);
+        assert!(version_unread(&d, "v1").is_none(), "b still reads v1");
+        assert!(version_unread(&d, "v2").is_some());
+        drop(b);
+        assert!(version_unread(&d, "v1").is_some());
         let id = run_id();
         let held = run(&d, &id).unwrap();
         assert!(!run_is_dead(&d, &id));

@@ -5,9 +5,11 @@
 //! every file and directory, and once its manifest is written swaps it with
 //! the output directory in one atomic exchange (`renameat2(RENAME_EXCHANGE)`
 //! on Linux; elsewhere, or where the filesystem lacks it, two renames through
-//! `.<name>.olap-old-<run id>`) while holding the read lock exclusively, so
-//! no reader is mid-query. The parent is fsynced before the old data set is
-//! deleted. A part of a sharded run (`--parts N --part K`) moves its files,
+//! `.<name>.olap-old-<run id>`) while holding the intent lock exclusively, so
+//! no reader is halfway through opening it. Readers that opened the old one
+//! keep reading it (`storage::dataset`): it is deleted when none is left,
+//! else kept aside until the last one closes (`storage::recover::retire`).
+//! The parent is fsynced before the old data set is deleted. A part of a sharded run (`--parts N --part K`) moves its files,
 //! which carry its part number, into the shared directory, writes
 //! `manifest.part-K-of-N.json`, and the part that completes the set merges
 //! the part manifests into `manifest.json`.
@@ -30,7 +32,7 @@ use crate::bail_user;
 use crate::error::UserError;
 use crate::fault;
 
-use super::recover::{OLD_MARK, TMP_MARK, recover, sync_dir};
+use super::recover::{OLD_MARK, TMP_MARK, recover, retire, sync_dir, version_of};
 
 /// Staging directories (and their run lock files) to remove if the
 /// process is interrupted.
@@ -260,12 +262,12 @@ impl Staging {
             }
             _ => {
                 if exchange(&self.path, &out).is_ok() {
-                    // self.path now holds the old data set.
+                    // self.path now holds the old data set: deleted, or kept
+                    // for the handles still reading it (see storage::dataset).
                     sync_dir(parent_of(&out));
                     self.done = true;
                     fault::point("after-swap");
-                    std::fs::remove_dir_all(&self.path)
-                        .with_context(|| format!("removing old data at {}", self.path.display()))?;
+                    retire(&out, &self.path)?;
                 } else {
                     let old = sibling(&out, OLD_MARK, &self.id)?;
                     std::fs::rename(&out, &old)
@@ -276,7 +278,7 @@ impl Staging {
                     sync_dir(parent_of(&out));
                     self.done = true;
                     fault::point("after-swap");
-                    let _ = std::fs::remove_dir_all(&old);
+                    let _ = retire(&out, &old);
                 }
             }
         }
@@ -289,6 +291,12 @@ impl Staging {
         self.sync();
         let out = self.output.clone();
         let _commit = lock::commit(&out)?;
+        // A part changes the directory in place: not under a handle that
+        // reads the complete set it replaces.
+        let _unread = match version_of(&out) {
+            Some(v) => Some(lock::version_writer(&out, &v)?),
+            None => None,
+        };
         check_part(&out, manifest.slice, self.force)?;
         std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
         // A regenerated part replaces its own files only.

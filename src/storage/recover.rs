@@ -17,6 +17,9 @@ use super::lock::{self, parent_of};
 pub const TMP_MARK: &str = ".olap-tmp-";
 /// An old data set moved aside by the two-rename publish.
 pub const OLD_MARK: &str = ".olap-old-";
+/// A replaced version kept while readers hold it:
+/// `.<name>.olap-held-<version>-<suffix>` (see `storage::dataset`).
+pub const HELD_MARK: &str = ".olap-held-";
 
 /// What [`recover`] did.
 #[derive(Debug, Default)]
@@ -66,11 +69,18 @@ pub fn recover(output: &Path, clean: bool) -> Recovery {
         if restore && std::fs::rename(path, output).is_ok() {
             sync_dir(parent_of(output));
             done.restored = Some(path.clone());
-        } else if clean && std::fs::remove_dir_all(path).is_ok() {
-            done.removed.push(path.clone());
+        } else if clean && path.exists() {
+            // A whole old version (a crash after the swap) may still be
+            // read through open handles: retired, not simply deleted.
+            match retire(output, path) {
+                Ok(true) => done.removed.push(path.clone()),
+                Ok(false) => {}
+                Err(e) => tracing::debug!("{}: {e:#}", path.display()),
+            }
         }
     }
     if clean {
+        sweep_retired(output);
         for id in locks {
             let leftover = found.iter().any(|(_, i, p)| *i == id && p.exists());
             if !leftover && lock::run_is_dead(output, &id) {
@@ -79,6 +89,81 @@ pub fn recover(output: &Path, clean: bool) -> Recovery {
         }
     }
     done
+}
+
+/// The version (manifest hash) of the data set in `dir`, when it has one.
+pub fn version_of(dir: &Path) -> Option<String> {
+    let text = std::fs::read(dir.join(MANIFEST)).ok()?;
+    Some(format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&text)))
+}
+
+/// Retires `old`, a directory beside `output` that no longer is the data
+/// set (a replaced version, or a dead run's staging): deleted when no
+/// reader holds its version, else renamed to a held directory that its
+/// last reader, or the next open or run, deletes. `Ok(true)`: deleted.
+pub fn retire(output: &Path, old: &Path) -> anyhow::Result<bool> {
+    use anyhow::Context;
+    let Some(version) = version_of(old) else {
+        std::fs::remove_dir_all(old).with_context(|| format!("removing {}", old.display()))?;
+        return Ok(true);
+    };
+    if lock::version_unread(output, &version).is_some() {
+        std::fs::remove_dir_all(old).with_context(|| format!("removing {}", old.display()))?;
+        return Ok(true);
+    }
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let held = parent_of(output).join(format!(".{name}{HELD_MARK}{version}-{}", lock::run_id()));
+    std::fs::rename(old, &held)
+        .with_context(|| format!("keeping {} for its readers", old.display()))?;
+    tracing::info!(
+        "olap: the replaced data set stays at {} until its readers close it",
+        held.display()
+    );
+    Ok(false)
+}
+
+/// The version a held directory's name carries, if `file` names one of
+/// `output`'s.
+fn held_version<'a>(output_name: &str, file: &'a str) -> Option<&'a str> {
+    let rest = file.strip_prefix(&format!(".{output_name}{HELD_MARK}"))?;
+    rest.get(..16)
+        .filter(|v| v.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// Deletes the held versions of `output` that nobody reads any more.
+pub fn sweep_retired(output: &Path) {
+    let Some(name) = output.file_name().map(|n| n.to_string_lossy().to_string()) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(parent_of(output)) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().to_string();
+        if let Some(version) = held_version(&name, &file)
+            && let Some(_unread) = lock::version_unread(output, version)
+        {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// After a handle of `version` closed: deletes `path` (where that version's
+/// directory is now) when it is a held version of `output` nobody reads.
+pub fn remove_if_retired(output: &Path, path: &Path, version: &str) {
+    let (Some(name), Some(file)) = (output.file_name(), path.file_name()) else {
+        return;
+    };
+    let file = file.to_string_lossy();
+    if held_version(&name.to_string_lossy(), &file) != Some(version) {
+        return;
+    }
+    if let Some(_unread) = lock::version_unread(output, version) {
+        let _ = std::fs::remove_dir_all(path);
+    }
 }
 
 /// A reader's part of [`recover`]: when the data set is missing because a
@@ -103,4 +188,3 @@ pub fn sync_dir(dir: &Path) {
         let _ = d.sync_all();
     }
 }
-

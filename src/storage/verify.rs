@@ -36,9 +36,10 @@ fn mtime_ns(m: &std::fs::Metadata) -> i128 {
         .map_or(0, |d| d.as_nanos() as i128)
 }
 
-/// The stamp inside the data set, else (read-only data sets) in the cache.
-fn load(dir: &Path) -> Stamp {
-    [Some(dir.join(STAMP)), cache_file("stamps", dir, "json")]
+/// The stamp inside the data set (read at `root`), else (read-only data
+/// sets) in the cache, keyed by the data set's own path `dir`.
+fn load(root: &Path, dir: &Path) -> Stamp {
+    [Some(root.join(STAMP)), cache_file("stamps", dir, "json")]
         .into_iter()
         .flatten()
         .find_map(|p| std::fs::read_to_string(p).ok())
@@ -56,19 +57,27 @@ pub fn stamp_all(dir: &Path, manifest: &Manifest) -> Result<()> {
     write_atomic(&dir.join(STAMP), serde_json::to_string(&s)?.as_bytes())
 }
 
-fn check(dir: &Path, f: &FileEntry, stamp: &mut Stamp, changed: &mut bool) -> Result<()> {
-    let path = dir.join(&f.path);
+fn check(
+    root: &Path,
+    dir: &Path,
+    f: &FileEntry,
+    stamp: &mut Stamp,
+    changed: &mut bool,
+) -> Result<()> {
+    let path = root.join(&f.path);
+    // Messages name the file where the user knows the data set.
+    let shown = dir.join(&f.path);
     let meta = match std::fs::metadata(&path) {
         Ok(m) => m,
         Err(_) => bail_user!(
             "{} is listed in the manifest but missing: the data set is damaged (run `olap validate`)",
-            path.display()
+            shown.display()
         ),
     };
     if meta.len() != f.bytes {
         bail_user!(
             "{} has {} bytes but the manifest says {}: the file was truncated or changed (run `olap validate`)",
-            path.display(),
+            shown.display(),
             meta.len(),
             f.bytes
         );
@@ -81,7 +90,7 @@ fn check(dir: &Path, f: &FileEntry, stamp: &mut Stamp, changed: &mut bool) -> Re
     if format!("{hash:016x}") != f.xxh3 {
         bail_user!(
             "{} does not match the manifest's checksum: the file is corrupt (run `olap validate`)",
-            path.display()
+            shown.display()
         );
     }
     stamp.files.insert(f.path.clone(), now);
@@ -89,18 +98,20 @@ fn check(dir: &Path, f: &FileEntry, stamp: &mut Stamp, changed: &mut bool) -> Re
     Ok(())
 }
 
-/// Verifies the files of `format` before querying them.
-pub fn verify(dir: &Path, manifest: &Manifest, format: FileFormat) -> Result<()> {
-    let mut stamp = load(dir);
+/// Verifies the files of `format` before querying them: read at `root`
+/// (an opened data set's files, see `storage::dataset`), the data set
+/// being the one at `dir`.
+pub fn verify(root: &Path, dir: &Path, manifest: &Manifest, format: FileFormat) -> Result<()> {
+    let mut stamp = load(root, dir);
     let mut changed = false;
     for f in manifest.tables.iter().flat_map(|t| t.files_of(format)) {
-        check(dir, f, &mut stamp, &mut changed)?;
+        check(root, dir, f, &mut stamp, &mut changed)?;
     }
     if changed {
         // A read-only data set keeps its stamp in the cache; failing that, it
         // is still usable, just rehashed next time.
         let text = serde_json::to_string(&stamp)?;
-        if write_atomic(&dir.join(STAMP), text.as_bytes()).is_err()
+        if write_atomic(&root.join(STAMP), text.as_bytes()).is_err()
             && let Some(p) = cache_file("stamps", dir, "json")
         {
             let _ = p.parent().map(std::fs::create_dir_all);

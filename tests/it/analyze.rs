@@ -835,7 +835,7 @@ fn adhoc_answers_agree_across_fact_views_and_pruning_is_read_from_the_plan() {
     );
 }
 
-/// Eager aggregation (src/query/rewrite.rs): join-first SQL runs with the
+/// Eager aggregation (src/query/rewrite/eager.rs): join-first SQL runs with the
 /// fact aggregated first when that is the same query, and answers with the
 /// same rows, column names and types as `--rewrite off`; partition pruning
 /// is still read from the plan of the SQL that ran; the report says what

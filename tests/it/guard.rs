@@ -118,7 +118,10 @@ fn a_rewrite_that_fails_or_runs_past_its_budget_falls_back_to_the_sql_as_written
     let (as_written, _) = analyze_json(REWRITTEN, &["--rewrite", "off"], &[]);
     for (env, why) in [
         (("OLAP_FAULT_REWRITE", "fail"), "it failed"),
-        (("OLAP_FAULT_REWRITE_BUDGET_MS", "0"), "past its budget of 0 ms"),
+        (
+            ("OLAP_FAULT_REWRITE_BUDGET_MS", "0"),
+            "past its budget of 0 ms",
+        ),
     ] {
         let (v, err) = analyze_json(REWRITTEN, &[], &[env]);
         let run = &v["queries"][0]["runs"][0];
@@ -127,7 +130,9 @@ fn a_rewrite_that_fails_or_runs_past_its_budget_falls_back_to_the_sql_as_written
             "no -v line saying why: {err}"
         );
         assert!(
-            run["abandoned_rewrite"].as_str().is_some_and(|w| w.contains(why)),
+            run["abandoned_rewrite"]
+                .as_str()
+                .is_some_and(|w| w.contains(why)),
             "{run}"
         );
         // The answer is the SQL as written's.
@@ -145,12 +150,21 @@ fn the_fuzzer_finds_no_wrong_answer_on_fixed_seeds() {
     let o = olap()
         .args(["fuzz", "--data-dir"])
         .arg(fixture())
-        .args(["--seed", "1", "--questions", "60", "--no-timing", "--format", "json"])
+        .args([
+            "--seed",
+            "1",
+            "--questions",
+            "60",
+            "--no-timing",
+            "--format",
+            "json",
+        ])
         .arg("--corpus")
         .arg(&corpus)
         .output()
         .unwrap();
-    let report: Value = serde_json::from_str(&stdout(&o)).expect(&stderr(&o));
+    let report: Value =
+        serde_json::from_str(&stdout(&o)).unwrap_or_else(|_| panic!("{}", stderr(&o)));
     assert!(o.status.success(), "{report:#}");
     assert_eq!(report["wrong"], 0, "{report:#}");
     let corpus_cases = std::fs::read_dir(&corpus).unwrap().count() as u64;

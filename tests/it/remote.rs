@@ -5,8 +5,9 @@
 //! client is olap's `s3` feature: without it these tests show as ignored,
 //! with the command that runs them.
 
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Command as StdCommand;
+use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
 use olap::storage::manifest::Manifest;

@@ -36,7 +36,11 @@ impl Coded {
 
 /// The distinct non-NULL values of a dimension's string column, sorted,
 /// when there are 1 to [`MAX_CODES`] of them.
-pub(super) fn small_domain(conn: &Connection, t: Table, column: &str) -> Result<Option<Vec<String>>> {
+pub(super) fn small_domain(
+    conn: &Connection,
+    t: Table,
+    column: &str,
+) -> Result<Option<Vec<String>>> {
     let json: Option<String> = conn.query_row(
         &format!(
             "SELECT to_json(list(v ORDER BY v))::VARCHAR FROM \
@@ -57,7 +61,11 @@ pub(super) fn small_domain(conn: &Connection, t: Table, column: &str) -> Result<
 /// `node`, and each SELECT in its FROM clause (an analyst's "aggregate in
 /// a subquery, rank outside"), with [`group_codes`] applied where it
 /// applies; a note for each.
-pub(super) fn group_codes_within(conn: &Connection, node: &Value, notes: &mut Vec<String>) -> Result<Value> {
+pub(super) fn group_codes_within(
+    conn: &Connection,
+    node: &Value,
+    notes: &mut Vec<String>,
+) -> Result<Value> {
     pub(super) fn within(
         conn: &Connection,
         node: &Value,
@@ -115,7 +123,11 @@ pub(super) fn group_codes_within(conn: &Connection, node: &Value, notes: &mut Ve
 /// argument still reads the string), and not inside subqueries; a `*`, a
 /// subquery expression or a bare name that is also a select-list alias
 /// leaves the node alone.
-pub(super) fn group_codes(conn: &Connection, node: &Value, nested: bool) -> Result<Option<(Value, String)>> {
+pub(super) fn group_codes(
+    conn: &Connection,
+    node: &Value,
+    nested: bool,
+) -> Result<Option<(Value, String)>> {
     let Some(groups) = plain_groups(node).filter(|g| !g.is_empty()) else {
         return Ok(None);
     };

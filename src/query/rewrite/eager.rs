@@ -11,7 +11,12 @@ use super::*;
 
 /// Replaces each aggregate in `e` by its combination over a partial one
 /// (added to `partials`, shared by equal aggregates).
-pub(super) fn combine(e: &Value, scope: &Scope, fact: &str, partials: &mut Vec<(Value, String)>) -> Value {
+pub(super) fn combine(
+    e: &Value,
+    scope: &Scope,
+    fact: &str,
+    partials: &mut Vec<(Value, String)>,
+) -> Value {
     if scope.is_aggregate(e) {
         let mut key = e.clone();
         strip(&mut key);

@@ -122,7 +122,9 @@ fn outer_references(t: &Value, why: &mut Option<String>) {
                 inside.iter().all(|(_, t)| t.is_some())
                     && !inside.iter().any(|(_, t)| {
                         t.is_some_and(|t| {
-                            t.view_columns().iter().any(|c| c.eq_ignore_ascii_case(column))
+                            t.view_columns()
+                                .iter()
+                                .any(|c| c.eq_ignore_ascii_case(column))
                         })
                     })
             }

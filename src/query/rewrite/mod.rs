@@ -50,12 +50,12 @@ use chrono::Datelike;
 use duckdb::Connection;
 use serde_json::Value;
 
+use crate::model::Table;
+use crate::storage::manifest::Manifest;
 use codes::group_codes_within;
 use distinct::distinct_bitmaps;
 use eager::rewrite_select;
 use tree::*;
-use crate::model::Table;
-use crate::storage::manifest::Manifest;
 
 /// A query as it will run, and what olap changed in it.
 #[derive(Debug, Clone, PartialEq, Eq)]

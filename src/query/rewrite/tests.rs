@@ -1,9 +1,6 @@
 //! The rewrites' tests: each rewrite, its refusals, and generated queries
 //! answered the same rewritten and as written.
 
-use super::codes::*;
-use super::distinct::*;
-use super::eager::*;
 use super::*;
 use crate::model::sql_type;
 
@@ -70,7 +67,10 @@ fn function_kinds_match_duckdb() {
         .lines()
         .filter(|l| !l.starts_with('#'))
         .collect();
-    assert_eq!(shipped, listed, "regenerate src/query/rewrite/function_kinds.txt");
+    assert_eq!(
+        shipped, listed,
+        "regenerate src/query/rewrite/function_kinds.txt"
+    );
     assert_eq!(kind_of("sum"), Kind::Aggregate);
     assert_eq!(kind_of("json_group_array"), Kind::Other);
     assert_eq!(kind_of("month"), Kind::Scalar);
@@ -407,9 +407,7 @@ fn codes_only_for_few_grouped_strings() {
             "SELECT c.segment, upper(c.segment) AS segment_name, sum(f.revenue) {join} \
              GROUP BY c.segment HAVING segment_name <> 'x'"
         ),
-        format!(
-            "WITH x AS (SELECT 1) SELECT c.segment, sum(f.revenue) {join} GROUP BY c.segment"
-        ),
+        format!("WITH x AS (SELECT 1) SELECT c.segment, sum(f.revenue) {join} GROUP BY c.segment"),
         // In a subquery, an unnamed expression of the column: its name
         // would change under the outer query.
         format!(
@@ -599,19 +597,25 @@ fn a_join_condition_naming_a_table_outside_its_join_is_refused() {
 fn plans_that_grow_are_refused() {
     use serde_json::json;
     let scan = |rows: u64| json!({"name": "READ_PARQUET", "extra_info": {"Estimated Cardinality": rows.to_string()}, "children": []});
-    let node = |name: &str, rows: u64, children: Vec<Value>| {
-        json!({"name": name, "extra_info": {"Estimated Cardinality": rows.to_string()}, "children": children})
-    };
+    let node = |name: &str, rows: u64, children: Vec<Value>| json!({"name": name, "extra_info": {"Estimated Cardinality": rows.to_string()}, "children": children});
     let original = vec![node(
         "HASH_GROUP_BY",
         100,
-        vec![node("HASH_JOIN", 1_000_000, vec![scan(1_000_000), scan(5_000)])],
+        vec![node(
+            "HASH_JOIN",
+            1_000_000,
+            vec![scan(1_000_000), scan(5_000)],
+        )],
     )];
     assert_eq!(guard::compare_plans(&original, &original), Ok(()));
     let cross = vec![node(
         "HASH_GROUP_BY",
         100,
-        vec![node("CROSS_PRODUCT", 1_000_000, vec![scan(1_000_000), scan(5_000)])],
+        vec![node(
+            "CROSS_PRODUCT",
+            1_000_000,
+            vec![scan(1_000_000), scan(5_000)],
+        )],
     )];
     let why = guard::compare_plans(&original, &cross).unwrap_err();
     assert!(why.contains("CROSS_PRODUCT"), "{why}");
@@ -622,7 +626,11 @@ fn plans_that_grow_are_refused() {
     let bigger = vec![node(
         "HASH_GROUP_BY",
         100,
-        vec![node("HASH_JOIN", 5_000_000, vec![scan(1_000_000), scan(5_000)])],
+        vec![node(
+            "HASH_JOIN",
+            5_000_000,
+            vec![scan(1_000_000), scan(5_000)],
+        )],
     )];
     assert!(guard::compare_plans(&original, &bigger).is_err());
     let smaller = vec![node("HASH_GROUP_BY", 100, vec![scan(1_000_000)])];

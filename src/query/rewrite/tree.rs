@@ -253,7 +253,11 @@ pub(super) fn base_leaf(t: &Value) -> Option<Leaf> {
 }
 
 /// The INNER-join tree's tables and its join conditions.
-pub(super) fn collect_from(t: &Value, leaves: &mut Vec<Leaf>, conditions: &mut Vec<Value>) -> Option<()> {
+pub(super) fn collect_from(
+    t: &Value,
+    leaves: &mut Vec<Leaf>,
+    conditions: &mut Vec<Value>,
+) -> Option<()> {
     match t["type"].as_str()? {
         "BASE_TABLE" => {
             leaves.push(base_leaf(t)?);
