@@ -35,6 +35,8 @@ pub mod model;
 pub mod pipeline;
 pub mod query;
 pub mod report;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod storage;
 pub mod targets;
 pub mod util;

@@ -7,6 +7,11 @@ fn main() -> ExitCode {
     // Ctrl-C (and SIGTERM/SIGHUP): remove the run's temporary directory so an
     // interrupted run leaves nothing behind, then exit like a shell does.
     let _ = ctrlc::set_handler(|| {
+        if olap::util::serving() {
+            // `olap serve` stops itself: running queries end first.
+            olap::util::request_stop();
+            return;
+        }
         olap::storage::publish::remove_live_staging();
         eprintln!("\nolap: interrupted; nothing was changed");
         std::process::exit(130);

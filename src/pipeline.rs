@@ -97,7 +97,7 @@ pub struct Summary {
 
 /// Runs a generation; a progress bar shows on a terminal.
 pub fn generate(cfg: &GenerateConfig) -> Result<Summary> {
-    let memory = crate::bench::result::Machine::current().memory_bytes;
+    let memory = crate::util::memory_bytes();
     if memory > 0 && cfg.estimated_memory() > memory / 10 * 8 {
         bail_user!(
             "--row-group-size {} with {} threads needs about {} of memory in flight, more than this machine's {} allows: use smaller row groups or fewer threads",

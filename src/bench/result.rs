@@ -24,17 +24,16 @@ pub struct Machine {
 
 impl Machine {
     pub fn current() -> Machine {
-        use sysinfo::{CpuRefreshKind, MemoryRefreshKind, RefreshKind, System};
+        use sysinfo::{CpuRefreshKind, RefreshKind, System};
         let sys = System::new_with_specifics(
             RefreshKind::nothing()
-                .with_memory(MemoryRefreshKind::nothing().with_ram())
                 .with_cpu(CpuRefreshKind::nothing()),
         );
         Machine {
             cores: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
-            memory_bytes: sys.total_memory(),
+            memory_bytes: crate::util::memory_bytes(),
             os: std::env::consts::OS.to_string(),
             kernel: System::kernel_version().unwrap_or_default(),
             cpu: sys

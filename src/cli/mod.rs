@@ -9,6 +9,7 @@ pub mod demo;
 pub mod export;
 pub mod fuzz;
 pub mod generate;
+pub mod serve;
 pub mod validate;
 
 use std::path::PathBuf;
@@ -65,6 +66,8 @@ pub enum Command {
     Export(export::Args),
     /// Check olap against plain DuckDB on random questions: equal answers, never slower.
     Fuzz(fuzz::Args),
+    /// Serve the data set over the PostgreSQL protocol (psql, psycopg, JDBC, BI tools).
+    Serve(serve::Args),
 }
 
 impl Cli {
@@ -90,6 +93,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Validate(a) => validate::run(a),
         Command::Export(a) => export::run(a),
         Command::Fuzz(a) => fuzz::run(a),
+        Command::Serve(a) => serve::run(a),
     }
 }
 

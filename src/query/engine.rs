@@ -769,7 +769,7 @@ impl EngineCore {
         let (original_view, original_plan) = self.choose_view(conn, sql, current, &stats, true)?;
         let (view, plan) = self.choose_view(conn, &r.sql, current, &stats, true)?;
         let refused = match (&original_plan, &plan) {
-            (Some(o), Some(p)) => guard::compare_plans(o, p).err(),
+            (Some(o), Some(p)) => guard::compare_plans(o, p, self.manifest().spec.rows).err(),
             (Some(_), None) => Some("DuckDB cannot plan the rewrite".to_string()),
             // The SQL as written cannot be planned: its run says why.
             (None, _) => Some("DuckDB cannot plan the SQL as written".to_string()),

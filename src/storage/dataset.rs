@@ -68,7 +68,7 @@ impl Drop for DataSet {
     fn drop(&mut self) {
         drop(self.version_lock.take());
         if let Some(path) = self.root_dir.as_ref().and_then(current_path) {
-            super::recover::remove_if_retired(&self.dir, &path, &self.version);
+            super::recover::remove_if_retired(&self.dir, &path);
         }
     }
 }
@@ -111,7 +111,7 @@ impl DataSet {
             .unwrap_or_else(|| std::path::absolute(dir).unwrap_or(dir.to_path_buf()));
         let text = std::fs::read(root.join(MANIFEST)).unwrap_or_default();
         let version = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&text));
-        let version_lock = lock::version_reader(dir, &version)?;
+        let version_lock = lock::version_reader(&root)?;
         drop(passage);
         // Replaced versions nobody reads any more.
         super::recover::sweep_retired(dir);

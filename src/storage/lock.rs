@@ -10,11 +10,12 @@
 //!   new data set in (milliseconds), and shared by a reader only while it
 //!   opens one (`storage::dataset::DataSet::open`): an open never sees half
 //!   a swap, and a writer never waits for readers that are reading.
-//! - `.D.olap-version-<hash>.lock`: held shared by every open handle of the
-//!   version whose manifest has that hash, for as long as it is open. A
-//!   replaced version's files are deleted only by whoever can take this
-//!   exclusively (no reader left): the writer right after the swap, the last
-//!   reader as it closes, or the next open or run (see `storage::recover`).
+//! - `D/.olap-readers.lock`, inside the data set: held shared by every open
+//!   handle of that version for as long as it is open; it moves with the
+//!   directory when a writer swaps a new version in. A replaced version's
+//!   files are deleted only by whoever can take it exclusively (no reader
+//!   left): the writer right after the swap, the last reader as it closes,
+//!   or the next open or run (see `storage::recover`).
 //!
 //! Each run also holds `.D.olap-run-<id>.lock` for as long as it lives:
 //! leftovers whose run lock can be taken belong to a dead run, on this host or
@@ -169,11 +170,16 @@ pub fn opening(dir: &Path) -> Result<Option<Held>> {
     }))
 }
 
-/// A reader's hold on one version of `dir` (the manifest hash `version`),
-/// shared, until dropped: that version's files stay. `None` when the lock
-/// file cannot be made (a read-only mount): nobody could delete them there.
-pub fn version_reader(dir: &Path, version: &str) -> Result<Option<Held>> {
-    let path = lock_path(dir, &format!("version-{version}"))?;
+/// The lock inside a version's directory that its readers hold shared:
+/// it moves with the directory when a writer swaps a new version in, and
+/// goes with it when it is deleted.
+pub const READERS: &str = ".olap-readers.lock";
+
+/// A reader's hold on the version whose directory is `root` (shared, until
+/// dropped): its files stay. `None` when the lock file cannot be made (a
+/// read-only mount: nobody could delete the files there either).
+pub fn version_reader(root: &Path) -> Result<Option<Held>> {
+    let path = root.join(READERS);
     let Some(file) = open_any(&path) else {
         return Ok(None);
     };
@@ -182,21 +188,27 @@ pub fn version_reader(dir: &Path, version: &str) -> Result<Option<Held>> {
     Ok(Some(Held { _file: file, path }))
 }
 
-/// The version `version` of `dir` with no reader left: an exclusive hold
-/// (its files may be deleted), or `None` while any reader holds it.
-pub fn version_unread(dir: &Path, version: &str) -> Option<Held> {
-    let path = lock_path(dir, &format!("version-{version}")).ok()?;
+/// Proof that no reader holds the version in `dir` (an exclusive hold on
+/// its lock, or no lock file: nobody ever read it); `None` while one does.
+pub struct Unread(#[allow(dead_code)] Option<Held>);
+
+/// Whether the version in `dir` has no reader left (see [`Unread`]).
+pub fn version_unread(dir: &Path) -> Option<Unread> {
+    let path = dir.join(READERS);
+    if !path.exists() {
+        return Some(Unread(None));
+    }
     let file = open_any(&path)?;
     try_take(&file, Mode::Exclusive)
         .ok()?
-        .then_some(Held { _file: file, path })
+        .then(|| Unread(Some(Held { _file: file, path })))
 }
 
-/// A writer's exclusive hold on version `version` of `dir`, waiting (with
-/// a message) for its readers to close: for changes made in place.
-pub fn version_writer(dir: &Path, version: &str) -> Result<Held> {
+/// A writer's exclusive hold on the version in `dir`, waiting (with a
+/// message) for its readers to close: for changes made in place.
+pub fn version_writer(dir: &Path) -> Result<Held> {
     acquire(
-        &lock_path(dir, &format!("version-{version}"))?,
+        &dir.join(READERS),
         Mode::Exclusive,
         Some(&format!(
             "waiting for readers of {} to close it before changing it in place",
@@ -308,17 +320,19 @@ mod tests {
         // A writer's swap waits for an open in progress, not for readers.
         let intent = File::open(lock_path(&d, "intent").unwrap()).unwrap();
         assert!(!try_take(&intent, Mode::Exclusive).unwrap());
-        let a = version_reader(&d, "v1").unwrap();
+        let a = version_reader(&d).unwrap();
         drop(passage);
         assert!(try_take(&intent, Mode::Exclusive).unwrap());
         drop(intent);
-        let b = version_reader(&d, "v1").unwrap();
-        assert!(version_unread(&d, "v1").is_none());
+        let b = version_reader(&d).unwrap();
+        assert!(version_unread(&d).is_none());
         drop(a);
-        assert!(version_unread(&d, "v1").is_none(), "b still reads v1");
-        assert!(version_unread(&d, "v2").is_some());
+        assert!(version_unread(&d).is_none(), "b still reads it");
         drop(b);
-        assert!(version_unread(&d, "v1").is_some());
+        assert!(version_unread(&d).is_some());
+        let other = t.path().join("never-read");
+        std::fs::create_dir(&other).unwrap();
+        assert!(version_unread(&other).is_some(), "no lock file: nobody read it");
         let id = run_id();
         let held = run(&d, &id).unwrap();
         assert!(!run_is_dead(&d, &id));

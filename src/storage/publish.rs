@@ -89,7 +89,8 @@ pub fn dir_state(dir: &Path) -> Result<DirState> {
         match name.as_str() {
             MANIFEST => manifest = true,
             "parquet" | "csv" if is_dir => ours = true,
-            "queries.log.jsonl" | "olap.duckdb" | "olap.duckdb.wal" | ".olap-verified.json" => {
+            "queries.log.jsonl" | "olap.duckdb" | "olap.duckdb.wal" | ".olap-verified.json"
+            | lock::READERS => {
                 ours = true
             }
             n if n.starts_with("manifest.part-") || n.starts_with(".manifest") => ours = true,
@@ -294,7 +295,7 @@ impl Staging {
         // A part changes the directory in place: not under a handle that
         // reads the complete set it replaces.
         let _unread = match version_of(&out) {
-            Some(v) => Some(lock::version_writer(&out, &v)?),
+            Some(_) => Some(lock::version_writer(&out)?),
             None => None,
         };
         check_part(&out, manifest.slice, self.force)?;

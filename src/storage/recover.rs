@@ -107,7 +107,7 @@ pub fn retire(output: &Path, old: &Path) -> anyhow::Result<bool> {
         std::fs::remove_dir_all(old).with_context(|| format!("removing {}", old.display()))?;
         return Ok(true);
     };
-    if lock::version_unread(output, &version).is_some() {
+    if lock::version_unread(old).is_some() {
         std::fs::remove_dir_all(old).with_context(|| format!("removing {}", old.display()))?;
         return Ok(true);
     }
@@ -143,25 +143,24 @@ pub fn sweep_retired(output: &Path) {
     };
     for e in entries.flatten() {
         let file = e.file_name().to_string_lossy().to_string();
-        if let Some(version) = held_version(&name, &file)
-            && let Some(_unread) = lock::version_unread(output, version)
+        if held_version(&name, &file).is_some()
+            && let Some(_unread) = lock::version_unread(&e.path())
         {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
 }
 
-/// After a handle of `version` closed: deletes `path` (where that version's
-/// directory is now) when it is a held version of `output` nobody reads.
-pub fn remove_if_retired(output: &Path, path: &Path, version: &str) {
+/// After a handle closed: deletes `path` (where its version's directory is
+/// now) when it is a held version of `output` nobody reads.
+pub fn remove_if_retired(output: &Path, path: &Path) {
     let (Some(name), Some(file)) = (output.file_name(), path.file_name()) else {
         return;
     };
-    let file = file.to_string_lossy();
-    if held_version(&name.to_string_lossy(), &file) != Some(version) {
+    if held_version(&name.to_string_lossy(), &file.to_string_lossy()).is_none() {
         return;
     }
-    if let Some(_unread) = lock::version_unread(output, version) {
+    if let Some(_unread) = lock::version_unread(path) {
         let _ = std::fs::remove_dir_all(path);
     }
 }

@@ -13,5 +13,6 @@ mod generate;
 mod guard;
 mod properties;
 mod reliability;
+mod serve;
 mod remote;
 mod report;

@@ -1,0 +1,417 @@
+//! `olap serve` with real clients: psql (Debian's postgresql-client),
+//! psycopg 3 and the PostgreSQL JDBC driver, on a loopback port, bounded in
+//! time. The server is the `serve` feature: without it these tests show as
+//! ignored, with the command that runs them; `.ci/run` installs the clients
+//! and runs them.
+#![cfg_attr(not(feature = "serve"), allow(dead_code, unused_imports))]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+/// A small data set, made once.
+fn fixture() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| make_fixture("serve-fixture", 60_000))
+}
+
+/// A running `olap serve` on a free loopback port; killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        Server::start_on(fixture(), extra)
+    }
+
+    fn start_on(dir: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("olap"))
+            .args(["-v", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = std::sync::Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(port) = line
+                    .split(" on 127.0.0.1:")
+                    .nth(1)
+                    .and_then(|r| r.split(',').next())
+                    .and_then(|p| p.trim().parse::<u16>().ok())
+                {
+                    let _ = tx.send(port);
+                }
+                sink.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("olap serve printed its address");
+        Server { child, port, log }
+    }
+
+    fn url(&self) -> String {
+        format!("postgresql://olap@127.0.0.1:{}/olap", self.port)
+    }
+
+    /// psql with `args`, bounded in time: (exit ok, stdout, stderr).
+    fn psql(&self, args: &[&str]) -> (bool, String, String) {
+        let o = Command::new("psql")
+            .args(["-X", "-v", "VERBOSITY=verbose", "-h", "127.0.0.1", "-p"])
+            .arg(self.port.to_string())
+            .args(["-U", "olap", "-d", "olap"])
+            .args(args)
+            .env("PGCONNECT_TIMEOUT", "10")
+            .output()
+            .expect("psql (Debian's postgresql-client) is installed");
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).to_string(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    }
+
+    fn query(&self, sql: &str) -> String {
+        let (ok, out, err) = self.psql(&["-At", "-c", sql]);
+        assert!(ok, "{sql}: {err}");
+        out.trim().to_string()
+    }
+}
+
+/// What `olap analyze` answers for `sql`, as psql -At prints it.
+fn analyze_answer(sql: &str) -> String {
+    let o = olap()
+        .args(["analyze", "--data-dir"])
+        .arg(fixture())
+        .args(["--sql", sql, "--execute", "--format", "csv"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+        .lines()
+        .skip(1)
+        .map(|l| l.replace(',', "|"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+const SERVE: &str =
+    "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)";
+
+#[test]
+#[cfg_attr(not(feature = "serve"), ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)")]
+fn psql_answers_the_catalog_as_analyze_does_and_describes_the_tables() {
+    let _ = SERVE;
+    let s = Server::start(&[]);
+    for spec in olap::query::catalog::CATALOG.iter() {
+        let sql = olap::query::catalog::render(spec, 0, &Default::default());
+        let mut got: Vec<String> = s.query(&sql).lines().map(str::to_string).collect();
+        let mut want: Vec<String> = analyze_answer(&sql).lines().map(str::to_string).collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "{}", spec.id);
+    }
+    // psql's \dt and \d sales_fact.
+    let (ok, out, err) = s.psql(&["-c", "\\dt"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("sales_fact") && out.contains("dim_time"), "{out}");
+    let (ok, out, err) = s.psql(&["-c", "\\d sales_fact"]);
+    assert!(ok, "{err}");
+    for column in ["transaction_id", "revenue", "year", "quarter"] {
+        assert!(out.contains(column), "{column}: {out}");
+    }
+    assert!(s.query("SELECT version()").starts_with("PostgreSQL"));
+    assert_eq!(s.query("SHOW standard_conforming_strings"), "on");
+}
+
+#[test]
+#[cfg_attr(not(feature = "serve"), ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)")]
+fn a_client_reads_the_data_set_and_nothing_else() {
+    let s = Server::start(&[]);
+    for (sql, code) in [
+        ("COPY sales_fact TO '/tmp/olap-serve-copy.csv'", "25006"),
+        ("SELECT * FROM read_csv('/etc/passwd')", "42501"),
+        ("SELECT * FROM read_parquet('/tmp/elsewhere.parquet')", "42501"),
+        ("ATTACH '/tmp/olap-serve.db'", "25006"),
+        ("INSTALL httpfs", "25006"),
+        ("LOAD httpfs", "25006"),
+        ("CREATE TABLE t AS SELECT 1", "25006"),
+        ("DROP VIEW sales_fact", "25006"),
+        ("INSERT INTO dim_payment VALUES (99, 'x', 'y', 1.0)", "25006"),
+        ("SET threads = 1", "55P02"),
+        ("SET memory_limit = '64GB'", "55P02"),
+        ("SET enable_external_access = true", "55P02"),
+    ] {
+        let (ok, _, err) = s.psql(&["-c", sql]);
+        assert!(!ok, "{sql} was not refused");
+        assert!(err.contains(code), "{sql}: expected SQLSTATE {code}: {err}");
+    }
+    assert!(!Path::new("/tmp/olap-serve-copy.csv").exists());
+    assert!(!Path::new("/tmp/olap-serve.db").exists());
+    // What clients send at connect is answered; the session goes on.
+    let (ok, out, err) = s.psql(&[
+        "-At",
+        "-c",
+        "SET extra_float_digits = 3; SET application_name = 'x'; SET DateStyle = 'ISO'; DISCARD ALL; SELECT count(*) FROM dim_payment",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.trim().ends_with("20"), "{out}");
+    // A SQL error is a PostgreSQL error with its SQLSTATE.
+    let (ok, _, err) = s.psql(&["-c", "SELECT * FROM no_such_table"]);
+    assert!(!ok && err.contains("42P01"), "{err}");
+}
+
+#[test]
+#[cfg_attr(not(feature = "serve"), ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)")]
+fn the_connection_after_the_last_allowed_one_is_refused() {
+    let s = Server::start(&["--max-connections", "1"]);
+    // One session held open: psql reading its commands from a pipe.
+    let mut first = Command::new("psql")
+        .args(["-X", "-h", "127.0.0.1", "-p"])
+        .arg(s.port.to_string())
+        .args(["-U", "olap", "-d", "olap"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    first
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"SELECT 1;\n")
+        .unwrap();
+    let started = Instant::now();
+    let mut refused = String::new();
+    while started.elapsed() < Duration::from_secs(20) {
+        let (ok, _, err) = s.psql(&["-c", "SELECT 1"]);
+        if !ok {
+            refused = err;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(refused.contains("53300"), "{refused}");
+    drop(first.stdin.take());
+    let _ = first.wait();
+    // Once it closed, the next one is let in.
+    let started = Instant::now();
+    loop {
+        let (ok, _, err) = s.psql(&["-c", "SELECT 1"]);
+        if ok {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{err}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+#[cfg_attr(not(feature = "serve"), ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)")]
+fn without_an_auth_file_only_loopback_is_served() {
+    let o = olap()
+        .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
+        .arg(fixture())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--auth-file"), "{}", stderr(&o));
+}
+
+#[test]
+#[cfg_attr(not(feature = "serve"), ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)")]
+fn users_of_the_auth_file_log_in_with_scram_and_others_do_not() {
+    let t = tempfile::tempdir().unwrap();
+    let auth = t.path().join("users");
+    std::fs::write(&auth, "ana:s3cret\n").unwrap();
+    // Readable by others: refused as ssh refuses a loose key.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = olap()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(fixture())
+        .arg("--auth-file")
+        .arg(&auth)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("chmod 600"), "{}", stderr(&o));
+    std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let s = Server::start(&["--auth-file", auth.to_str().unwrap()]);
+    let login = |user: &str, password: &str| {
+        Command::new("psql")
+            .args(["-X", "-At", "-h", "127.0.0.1", "-p"])
+            .arg(s.port.to_string())
+            .args(["-U", user, "-d", "olap", "-c", "SELECT 42"])
+            .env("PGPASSWORD", password)
+            .output()
+            .unwrap()
+    };
+    let ok = login("ana", "s3cret");
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "42");
+    for (user, password) in [("ana", "wrong"), ("bob", "s3cret")] {
+        let o = login(user, password);
+        assert!(!o.status.success(), "{user} logged in with {password}");
+    }
+}
+
+/// A Python snippet run with psycopg against the server: its stdout.
+fn psycopg(s: &Server, code: &str) -> String {
+    let script = format!(
+        "import psycopg, sys\nurl = {:?}\n{code}\n",
+        s.url()
+    );
+    let o = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3");
+    assert!(
+        o.status.success(),
+        "psycopg (pip install 'psycopg[binary]'; .ci/run does): {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+#[test]
+#[cfg_attr(not(feature = "serve"), ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)")]
+fn psycopg_gets_typed_values_binds_parameters_and_cancels() {
+    let s = Server::start(&[]);
+    let out = psycopg(
+        &s,
+        r#"
+import decimal, datetime, threading, time
+with psycopg.connect(url, autocommit=True) as c:
+    row = c.execute("SELECT sum(revenue) AS r, min(date) AS d, count(*) AS n, bool_or(quantity > 3) AS b, avg(quantity) AS a, TIMESTAMP '2023-01-02 03:04:05' AS ts FROM sales_fact WHERE year = %s", (2022,)).fetchone()
+    print(type(row[0]).__name__, type(row[1]).__name__, type(row[2]).__name__, type(row[3]).__name__, type(row[4]).__name__, type(row[5]).__name__)
+    # Prepared on the server and run several times.
+    for y in (2021, 2022, 2023, 2021, 2022, 2023):
+        n = c.execute("SELECT count(*) FROM sales_fact WHERE year = %s", (y,), prepare=True).fetchone()[0]
+    print("prepared", n)
+    # Cancel: a long query stopped from another thread.
+    def stop():
+        time.sleep(1.0)
+        c.cancel()
+    threading.Thread(target=stop).start()
+    t = time.time()
+    try:
+        c.execute("SELECT sum(hash(i)) FROM range(20000000000) t(i)").fetchone()
+        print("not cancelled")
+    except psycopg.errors.QueryCanceled as e:
+        print("cancelled", round(time.time() - t, 1))
+    print("after", c.execute("SELECT 1").fetchone()[0])
+"#,
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "Decimal date int bool float datetime", "{out}");
+    assert!(lines[1].starts_with("prepared "), "{out}");
+    let cancelled: Vec<&str> = lines[2].split(' ').collect();
+    assert_eq!(cancelled[0], "cancelled", "{out}");
+    assert!(cancelled[1].parse::<f64>().unwrap() < 10.0, "{out}");
+    assert_eq!(lines[3], "after 1", "{out}");
+}
+
+#[test]
+#[cfg_attr(not(feature = "serve"), ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)")]
+fn a_client_that_disconnects_mid_result_frees_its_query_and_others_go_on() {
+    let s = Server::start(&[]);
+    let out = psycopg(
+        &s,
+        r#"
+c = psycopg.connect(url, autocommit=True)
+cur = c.cursor(name=None)
+cur.execute("SELECT * FROM sales_fact")
+print(len(cur.fetchmany(10)))
+c.close()
+with psycopg.connect(url, autocommit=True) as d:
+    print(d.execute("SELECT count(*) FROM dim_time").fetchone()[0] > 0)
+"#,
+    );
+    assert_eq!(out.trim(), "10\nTrue", "{out}");
+}
+
+#[test]
+#[cfg_attr(not(feature = "serve"), ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)")]
+fn the_jdbc_driver_queries_prepares_and_reads_metadata() {
+    let jar = Path::new("/usr/share/java/postgresql.jar");
+    assert!(
+        jar.exists(),
+        "the PostgreSQL JDBC driver (Debian's libpostgresql-jdbc-java; .ci/run installs it)"
+    );
+    let s = Server::start(&[]);
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("Probe.java");
+    std::fs::write(
+        &src,
+        format!(
+            r#"
+import java.sql.*;
+public class Probe {{
+  public static void main(String[] a) throws Exception {{
+    try (Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:{}/olap?user=olap")) {{
+      try (ResultSet r = c.createStatement().executeQuery("SELECT count(*), sum(revenue) FROM sales_fact")) {{
+        r.next(); System.out.println("count " + r.getLong(1) + " " + r.getBigDecimal(2).scale());
+      }}
+      PreparedStatement p = c.prepareStatement("SELECT count(*) FROM sales_fact WHERE year = ?");
+      long n = 0;
+      for (int i = 0; i < 7; i++) {{ p.setInt(1, 2021 + i % 3); try (ResultSet r = p.executeQuery()) {{ r.next(); n += r.getLong(1); }} }}
+      System.out.println("prepared " + n);
+      DatabaseMetaData m = c.getMetaData();
+      int tables = 0;
+      try (ResultSet r = m.getTables(null, null, "%", null)) {{ while (r.next()) if (r.getString("TABLE_NAME").equals("sales_fact")) tables++; }}
+      int columns = 0;
+      try (ResultSet r = m.getColumns(null, null, "sales_fact", "%")) {{ while (r.next()) columns++; }}
+      System.out.println("metadata " + tables + " " + columns);
+    }}
+  }}
+}}
+"#,
+            s.port
+        ),
+    )
+    .unwrap();
+    let javac = Command::new("javac")
+        .arg("-cp")
+        .arg(jar)
+        .arg(&src)
+        .output()
+        .expect("javac");
+    assert!(javac.status.success(), "{}", String::from_utf8_lossy(&javac.stderr));
+    let o = Command::new("java")
+        .arg("-cp")
+        .arg(format!("{}:{}", jar.display(), t.path().display()))
+        .arg("Probe")
+        .output()
+        .expect("java");
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("count 60000 2"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.strip_prefix("prepared ").is_some_and(|n| n.parse::<u64>().is_ok_and(|n| n > 60_000))),
+        "{out}"
+    );
+    assert!(out.contains("metadata 1 17"), "{out}");
+    let _ = s.log.lock().unwrap().len();
+}
