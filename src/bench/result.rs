@@ -25,10 +25,8 @@ pub struct Machine {
 impl Machine {
     pub fn current() -> Machine {
         use sysinfo::{CpuRefreshKind, RefreshKind, System};
-        let sys = System::new_with_specifics(
-            RefreshKind::nothing()
-                .with_cpu(CpuRefreshKind::nothing()),
-        );
+        let sys =
+            System::new_with_specifics(RefreshKind::nothing().with_cpu(CpuRefreshKind::nothing()));
         Machine {
             cores: std::thread::available_parallelism()
                 .map(|n| n.get())

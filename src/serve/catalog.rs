@@ -42,7 +42,15 @@ pub const SESSION_SETTINGS: [(&str, &str); 14] = [
 
 /// Statements that read: DuckDB runs them.
 const READS: [&str; 9] = [
-    "SELECT", "WITH", "VALUES", "TABLE", "FROM", "EXPLAIN", "DESCRIBE", "SUMMARIZE", "PIVOT",
+    "SELECT",
+    "WITH",
+    "VALUES",
+    "TABLE",
+    "FROM",
+    "EXPLAIN",
+    "DESCRIBE",
+    "SUMMARIZE",
+    "PIVOT",
 ];
 
 /// What to do with `stmt` (one statement).
@@ -53,7 +61,10 @@ pub fn classify(stmt: &str) -> Action {
         k if READS.contains(&k) => {
             // EXPLAIN ANALYZE of a write is a write.
             if k == "EXPLAIN" {
-                let next = w.iter().skip(1).find(|x| !["ANALYZE", "ANALYSE", "VERBOSE"].contains(&x.as_str()));
+                let next = w
+                    .iter()
+                    .skip(1)
+                    .find(|x| !["ANALYZE", "ANALYSE", "VERBOSE"].contains(&x.as_str()));
                 if next.is_some_and(|n| !READS.contains(&n.as_str())) {
                     return refuse_write(next.map(String::as_str).unwrap_or("EXPLAIN"));
                 }
@@ -186,8 +197,55 @@ CREATE OR REPLACE MACRO col_description(id, col) AS NULL::VARCHAR;
 CREATE OR REPLACE MACRO shobj_description(id, cat) AS NULL::VARCHAR;
 CREATE OR REPLACE MACRO pg_encoding_to_char(id) AS 'UTF8';
 CREATE OR REPLACE MACRO pg_get_keywords() AS TABLE SELECT keyword_name AS word, 'U' AS catcode, keyword_category AS catdesc FROM duckdb_keywords();
-CREATE OR REPLACE MACRO current_setting(name) AS CASE lower(name) WHEN 'server_version_num' THEN '150000' WHEN 'server_version' THEN '15.0' WHEN 'search_path' THEN 'public' ELSE '' END;
+CREATE OR REPLACE MACRO current_setting(name) AS CASE lower(name) WHEN 'server_version_num' THEN '160006' WHEN 'server_version' THEN '16.6' WHEN 'search_path' THEN 'public' ELSE '' END;
+CREATE OR REPLACE MACRO olap_pg_get_expr(node, rel) AS NULL::VARCHAR, (node, rel, pretty) AS NULL::VARCHAR;
+CREATE OR REPLACE VIEW olap_pg_class AS
+  SELECT * REPLACE (CASE WHEN relkind = 'v' AND relname IN ('sales_fact', 'dim_time', 'dim_geography', 'dim_product', 'dim_customer', 'dim_payment') THEN 'r' ELSE relkind END AS relkind),
+         false AS relforcerowsecurity
+  FROM pg_catalog.pg_class
+  WHERE relnamespace IN (SELECT oid FROM pg_catalog.pg_namespace);
 ";
+
+/// Functions of [`CATALOG_SHIMS`] clients call as `pg_catalog.<name>`.
+const SHIMMED: [&str; 9] = [
+    "pg_get_userbyid",
+    "pg_table_is_visible",
+    "pg_type_is_visible",
+    "pg_function_is_visible",
+    "obj_description",
+    "col_description",
+    "shobj_description",
+    "pg_encoding_to_char",
+    "current_setting",
+];
+
+/// A client's catalog query in the SQL DuckDB takes: PostgreSQL's
+/// `OPERATOR(pg_catalog.~)` and `COLLATE pg_catalog.default`, the shims in
+/// place of `pg_catalog.` functions DuckDB lacks, and `pg_class` with
+/// olap's tables as tables (DuckDB has them as views).
+pub fn catalog_sql(sql: &str) -> String {
+    if !sql.to_ascii_lowercase().contains("pg_catalog") {
+        return sql.to_string();
+    }
+    let mut s = sql.to_string();
+    for (from, to) in [
+        ("OPERATOR(pg_catalog.~)", "~"),
+        ("OPERATOR(pg_catalog.!~)", "!~"),
+        ("OPERATOR(pg_catalog.~~)", "~~"),
+        ("OPERATOR(pg_catalog.=)", "="),
+        (" COLLATE pg_catalog.default", ""),
+        ("pg_catalog.pg_class", "olap_pg_class"),
+        ("pg_catalog.pg_get_expr(", "olap_pg_get_expr("),
+        ("::pg_catalog.regtype::pg_catalog.text", "::VARCHAR"),
+        ("::pg_catalog.text", "::VARCHAR"),
+    ] {
+        s = s.replace(from, to);
+    }
+    for f in SHIMMED {
+        s = s.replace(&format!("pg_catalog.{f}("), &format!("{f}("));
+    }
+    s
+}
 
 #[cfg(test)]
 mod tests {
@@ -196,7 +254,10 @@ mod tests {
     #[test]
     fn reads_run_session_settings_are_answered_and_the_rest_is_refused() {
         assert_eq!(classify("SELECT 1"), Action::Run);
-        assert_eq!(classify("  with q as (select 1) select * from q"), Action::Run);
+        assert_eq!(
+            classify("  with q as (select 1) select * from q"),
+            Action::Run
+        );
         assert_eq!(classify("EXPLAIN SELECT 1"), Action::Run);
         assert_eq!(
             classify("SET extra_float_digits = 3"),
@@ -231,7 +292,12 @@ mod tests {
                 classify(refused)
             );
         }
-        for global in ["SET threads = 1", "SET memory_limit = '1GB'", "SET enable_external_access = true", "SET GLOBAL threads = 8"] {
+        for global in [
+            "SET threads = 1",
+            "SET memory_limit = '1GB'",
+            "SET enable_external_access = true",
+            "SET GLOBAL threads = 8",
+        ] {
             assert!(
                 matches!(classify(global), Action::Refuse { code: "55P02", .. }),
                 "{global}"

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{
-    DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type,
-    Int32Type, Int64Type, IntervalMonthDayNanoType, IntervalUnit, Schema, Time64MicrosecondType,
-    TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
-    TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+    DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
+    Int64Type, IntervalMonthDayNanoType, IntervalUnit, Schema, Time64MicrosecondType, TimeUnit,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType, UInt8Type, UInt16Type, UInt32Type,
 };
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use pgwire::api::Type;
@@ -30,9 +30,10 @@ pub fn pg_type(dt: &DataType) -> (Type, i32) {
         DataType::UInt64 => (Type::NUMERIC, -1),
         DataType::Float16 | DataType::Float32 => (Type::FLOAT4, -1),
         DataType::Float64 => (Type::FLOAT8, -1),
-        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => {
-            (Type::NUMERIC, ((i32::from(*p) << 16) | (i32::from(*s) & 0xffff)) + 4)
-        }
+        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => (
+            Type::NUMERIC,
+            ((i32::from(*p) << 16) | (i32::from(*s) & 0xffff)) + 4,
+        ),
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => (Type::TEXT, -1),
         DataType::Date32 | DataType::Date64 => (Type::DATE, -1),
         DataType::Time32(_) | DataType::Time64(_) => (Type::TIME, -1),
@@ -223,7 +224,10 @@ mod tests {
             Type::INTERVAL
         );
         // NUMERIC(18, 2): PostgreSQL's type modifier ((18 << 16) | 2) + 4.
-        assert_eq!(pg_type(&DataType::Decimal128(18, 2)), (Type::NUMERIC, 1_179_654));
+        assert_eq!(
+            pg_type(&DataType::Decimal128(18, 2)),
+            (Type::NUMERIC, 1_179_654)
+        );
         // A sum of DECIMAL(18, 2) is DECIMAL(38, 2).
         assert_eq!(pg_type(&DataType::Decimal128(38, 2)).0, Type::NUMERIC);
     }

@@ -56,8 +56,9 @@ impl Users {
     /// refuses a loose key).
     pub fn load(path: &std::path::Path) -> Result<Users> {
         use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path)
-            .map_err(|e| crate::error::UserError::new(format!("--auth-file {}: {e}", path.display())))?;
+        let meta = std::fs::metadata(path).map_err(|e| {
+            crate::error::UserError::new(format!("--auth-file {}: {e}", path.display()))
+        })?;
         if meta.permissions().mode() & 0o077 != 0 {
             crate::bail_user!(
                 "--auth-file {} is readable by others (mode {:o}): chmod 600 it",
@@ -88,7 +89,10 @@ impl Users {
     }
 
     pub fn secret(&self, user: &str) -> Option<&str> {
-        self.0.iter().find(|(u, _)| u == user).map(|(_, s)| s.as_str())
+        self.0
+            .iter()
+            .find(|(u, _)| u == user)
+            .map(|(_, s)| s.as_str())
     }
 }
 
@@ -119,7 +123,8 @@ pub struct Shared {
     pub stopping: AtomicBool,
     /// Running queries' interrupt handles, by the (pid, secret) clients
     /// cancel with.
-    pub running: std::sync::Mutex<std::collections::HashMap<i32, (Vec<u8>, Arc<duckdb::InterruptHandle>)>>,
+    pub running:
+        std::sync::Mutex<std::collections::HashMap<i32, (Vec<u8>, Arc<duckdb::InterruptHandle>)>>,
     pub queries: AtomicU64,
 }
 
@@ -133,7 +138,10 @@ fn lock_down(conn: &duckdb::Connection, ds: &DataSet) -> Result<()> {
     if let Some(s) = spill.filter(|s| !s.is_empty()) {
         allowed.push(s);
     }
-    let list = allowed.iter().map(|p| quote(&format!("{p}/"))).collect::<Vec<_>>();
+    let list = allowed
+        .iter()
+        .map(|p| quote(&format!("{p}/")))
+        .collect::<Vec<_>>();
     conn.execute_batch(catalog::CATALOG_SHIMS)
         .context("creating the pg_catalog shims")?;
     conn.execute_batch(&format!(
@@ -150,7 +158,11 @@ fn lock_down(conn: &duckdb::Connection, ds: &DataSet) -> Result<()> {
 
 /// Opens the data set and serves it until SIGINT/SIGTERM; `ready` hears
 /// the bound address once clients may connect.
-pub fn serve(data_dir: &std::path::Path, cfg: ServeConfig, ready: &mut dyn FnMut(SocketAddr)) -> Result<()> {
+pub fn serve(
+    data_dir: &std::path::Path,
+    cfg: ServeConfig,
+    ready: &mut dyn FnMut(SocketAddr),
+) -> Result<()> {
     if cfg.users.is_none() && !cfg.listen.ip().is_loopback() {
         crate::bail_user!(
             "--listen {} is not a loopback address: pass --auth-file so clients must log in",
@@ -160,7 +172,8 @@ pub fn serve(data_dir: &std::path::Path, cfg: ServeConfig, ready: &mut dyn FnMut
     let ds = Arc::new(DataSet::open(data_dir)?);
     let engine = Engine::open(
         &ds,
-        EngineConfig::new(FileFormat::Parquet, cfg.threads).with_memory_limit(cfg.memory_limit.clone()),
+        EngineConfig::new(FileFormat::Parquet, cfg.threads)
+            .with_memory_limit(cfg.memory_limit.clone()),
     )?;
     lock_down(engine.connection(), &ds)?;
     let tls = match &cfg.tls {

@@ -30,7 +30,7 @@ use pgwire::messages::startup::SecretKey;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::tokio::TlsAcceptor;
 
-use super::catalog::{Action, SESSION_SETTINGS, classify};
+use super::catalog::{Action, SESSION_SETTINGS, catalog_sql, classify};
 use super::sql::{placeholders, replace_placeholders, split_statements};
 use super::{Shared, encode};
 use crate::query::engine::FactView;
@@ -255,38 +255,41 @@ impl Session {
         });
         let mut fields_sent: Option<Arc<Vec<FieldInfo>>> = None;
         let mut bytes = 0usize;
-        let result = self.shared.core.run_on(&conn, &mut current, sql, &mut |conn, sql, dog| {
-            let mut stmt = conn.prepare(sql)?;
-            let stream = stmt.stream_arrow(duckdb::params_from_iter(params.iter()))?;
-            let fields = match &fields_sent {
-                Some(f) => Arc::clone(f),
-                None => {
-                    let f = Arc::new(encode::fields(&stream.get_schema(), format));
-                    if tx.blocking_send(Msg::Fields(Arc::clone(&f))).is_err() {
-                        return Ok(0u64);
+        let result = self
+            .shared
+            .core
+            .run_on(&conn, &mut current, sql, &mut |conn, sql, dog| {
+                let mut stmt = conn.prepare(sql)?;
+                let stream = stmt.stream_arrow(duckdb::params_from_iter(params.iter()))?;
+                let fields = match &fields_sent {
+                    Some(f) => Arc::clone(f),
+                    None => {
+                        let f = Arc::new(encode::fields(&stream.get_schema(), format));
+                        if tx.blocking_send(Msg::Fields(Arc::clone(&f))).is_err() {
+                            return Ok(0u64);
+                        }
+                        fields_sent = Some(Arc::clone(&f));
+                        f
                     }
-                    fields_sent = Some(Arc::clone(&f));
-                    f
+                };
+                let mut rows = 0u64;
+                for batch in stream {
+                    let batch = batch?;
+                    if batch.num_rows() == 0 {
+                        continue;
+                    }
+                    dog.output_started();
+                    let data = encode::rows(&batch, &fields)
+                        .map_err(|e| anyhow::anyhow!("encoding the result: {e}"))?;
+                    rows += data.len() as u64;
+                    bytes += data.iter().map(|r| r.data.len()).sum::<usize>();
+                    // A client gone (disconnected, or its portal closed): stop.
+                    if tx.blocking_send(Msg::Rows(data)).is_err() {
+                        break;
+                    }
                 }
-            };
-            let mut rows = 0u64;
-            for batch in stream {
-                let batch = batch?;
-                if batch.num_rows() == 0 {
-                    continue;
-                }
-                dog.output_started();
-                let data = encode::rows(&batch, &fields)
-                    .map_err(|e| anyhow::anyhow!("encoding the result: {e}"))?;
-                rows += data.len() as u64;
-                bytes += data.iter().map(|r| r.data.len()).sum::<usize>();
-                // A client gone (disconnected, or its portal closed): stop.
-                if tx.blocking_send(Msg::Rows(data)).is_err() {
-                    break;
-                }
-            }
-            Ok(rows)
-        });
+                Ok(rows)
+            });
         let _ = done_tx.send(());
         if let Some(t) = timer {
             let _ = t.join();
@@ -331,7 +334,7 @@ impl Session {
                 "cannot insert multiple commands into a prepared statement",
             ));
         }
-        let sql = statements.into_iter().next().unwrap_or_default();
+        let sql = catalog_sql(&statements.into_iter().next().unwrap_or_default());
         let action = classify(&sql);
         let mut parsed = Parsed {
             sql: sql.clone(),
@@ -342,7 +345,11 @@ impl Session {
         match &action {
             Action::Run => {}
             Action::Show { name, .. } => {
-                parsed.fields = vec![encode::field(name, &arrow::datatypes::DataType::Utf8, FieldFormat::Text)];
+                parsed.fields = vec![encode::field(
+                    name,
+                    &arrow::datatypes::DataType::Utf8,
+                    FieldFormat::Text,
+                )];
                 return Ok(parsed);
             }
             _ => return Ok(parsed),
@@ -376,13 +383,18 @@ impl Session {
                     .cloned()
                     .flatten()
                     .filter(|t| *t != Type::UNKNOWN)
-                    .unwrap_or_else(|| duckdb_type_to_pg(inferred.get(i).map_or("", String::as_str)))
+                    .unwrap_or_else(|| {
+                        duckdb_type_to_pg(inferred.get(i).map_or("", String::as_str))
+                    })
             })
             .collect();
         // The result's columns: the statement with its parameters as typed
         // NULLs, planned with no rows.
         let typed = replace_placeholders(&sql, &|i| {
-            format!("CAST(NULL AS {})", pg_to_duckdb_type(parsed.params.get(i - 1)))
+            format!(
+                "CAST(NULL AS {})",
+                pg_to_duckdb_type(parsed.params.get(i - 1))
+            )
         });
         let schema = {
             let mut stmt = conn
@@ -547,7 +559,12 @@ impl SimpleQueryHandler for Handlers {
             let response = match action {
                 Action::Run => {
                     self.session
-                        .run(key.clone(), stmt, Vec::new(), Format::UnifiedText)
+                        .run(
+                            key.clone(),
+                            catalog_sql(&stmt),
+                            Vec::new(),
+                            Format::UnifiedText,
+                        )
                         .await
                 }
                 a => self.session.answer(a, &Format::UnifiedText),
@@ -629,7 +646,7 @@ impl ExtendedQueryHandler for Handlers {
 /// SCRAM-SHA-256.
 pub struct Startup {
     refusal: Option<(&'static str, String)>,
-    scram: Option<SASLAuthStartupHandler>,
+    scram: Option<SASLAuthStartupHandler<DefaultServerParameterProvider>>,
 }
 
 #[derive(Debug)]
@@ -646,7 +663,7 @@ impl StartupHandler for Startup {
         message: PgWireFrontendMessage,
     ) -> PgWireResult<()>
     where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
@@ -741,7 +758,11 @@ pub struct Cancel {
 #[async_trait]
 impl CancelHandler for Cancel {
     async fn on_cancel_request(&self, req: CancelRequest) {
-        let running = self.shared.running.lock().unwrap_or_else(|e| e.into_inner());
+        let running = self
+            .shared
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if let Some((secret, handle)) = running.get(&req.pid)
             && *secret == secret_bytes(&req.secret_key)
         {

@@ -130,7 +130,10 @@ pub fn replace_placeholders(sql: &str, with: &dyn Fn(usize) -> String) -> String
         let mut i = s;
         while i < e {
             if b[i] == b'$' {
-                let len = b[i + 1..e].iter().take_while(|c| c.is_ascii_digit()).count();
+                let len = b[i + 1..e]
+                    .iter()
+                    .take_while(|c| c.is_ascii_digit())
+                    .count();
                 if len > 0 {
                     let n: usize = sql[i + 1..i + 1 + len].parse().unwrap_or(0);
                     out.push_str(&sql[copied..i]);
@@ -159,7 +162,10 @@ mod tests {
         );
         assert_eq!(split_statements("  "), Vec::<String>::new());
         assert_eq!(first_keyword("/* hi */ (select 1)"), "SELECT");
-        assert_eq!(first_keyword("-- c\nwith q as (select 1) select * from q"), "WITH");
+        assert_eq!(
+            first_keyword("-- c\nwith q as (select 1) select * from q"),
+            "WITH"
+        );
     }
 
     #[test]

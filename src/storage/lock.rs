@@ -332,7 +332,10 @@ mod tests {
         assert!(version_unread(&d).is_some());
         let other = t.path().join("never-read");
         std::fs::create_dir(&other).unwrap();
-        assert!(version_unread(&other).is_some(), "no lock file: nobody read it");
+        assert!(
+            version_unread(&other).is_some(),
+            "no lock file: nobody read it"
+        );
         let id = run_id();
         let held = run(&d, &id).unwrap();
         assert!(!run_is_dead(&d, &id));

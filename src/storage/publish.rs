@@ -89,10 +89,11 @@ pub fn dir_state(dir: &Path) -> Result<DirState> {
         match name.as_str() {
             MANIFEST => manifest = true,
             "parquet" | "csv" if is_dir => ours = true,
-            "queries.log.jsonl" | "olap.duckdb" | "olap.duckdb.wal" | ".olap-verified.json"
-            | lock::READERS => {
-                ours = true
-            }
+            "queries.log.jsonl"
+            | "olap.duckdb"
+            | "olap.duckdb.wal"
+            | ".olap-verified.json"
+            | lock::READERS => ours = true,
             n if n.starts_with("manifest.part-") || n.starts_with(".manifest") => ours = true,
             _ => {
                 return Ok(DirState::Foreign(format!(

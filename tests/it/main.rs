@@ -13,6 +13,6 @@ mod generate;
 mod guard;
 mod properties;
 mod reliability;
-mod serve;
 mod remote;
 mod report;
+mod serve;

@@ -119,7 +119,10 @@ const SERVE: &str =
     "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)";
 
 #[test]
-#[cfg_attr(not(feature = "serve"), ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)")]
+#[cfg_attr(
+    not(feature = "serve"),
+    ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)"
+)]
 fn psql_answers_the_catalog_as_analyze_does_and_describes_the_tables() {
     let _ = SERVE;
     let s = Server::start(&[]);
@@ -134,7 +137,10 @@ fn psql_answers_the_catalog_as_analyze_does_and_describes_the_tables() {
     // psql's \dt and \d sales_fact.
     let (ok, out, err) = s.psql(&["-c", "\\dt"]);
     assert!(ok, "{err}");
-    assert!(out.contains("sales_fact") && out.contains("dim_time"), "{out}");
+    assert!(
+        out.contains("sales_fact") && out.contains("dim_time"),
+        "{out}"
+    );
     let (ok, out, err) = s.psql(&["-c", "\\d sales_fact"]);
     assert!(ok, "{err}");
     for column in ["transaction_id", "revenue", "year", "quarter"] {
@@ -145,19 +151,28 @@ fn psql_answers_the_catalog_as_analyze_does_and_describes_the_tables() {
 }
 
 #[test]
-#[cfg_attr(not(feature = "serve"), ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)")]
+#[cfg_attr(
+    not(feature = "serve"),
+    ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)"
+)]
 fn a_client_reads_the_data_set_and_nothing_else() {
     let s = Server::start(&[]);
     for (sql, code) in [
         ("COPY sales_fact TO '/tmp/olap-serve-copy.csv'", "25006"),
         ("SELECT * FROM read_csv('/etc/passwd')", "42501"),
-        ("SELECT * FROM read_parquet('/tmp/elsewhere.parquet')", "42501"),
+        (
+            "SELECT * FROM read_parquet('/tmp/elsewhere.parquet')",
+            "42501",
+        ),
         ("ATTACH '/tmp/olap-serve.db'", "25006"),
         ("INSTALL httpfs", "25006"),
         ("LOAD httpfs", "25006"),
         ("CREATE TABLE t AS SELECT 1", "25006"),
         ("DROP VIEW sales_fact", "25006"),
-        ("INSERT INTO dim_payment VALUES (99, 'x', 'y', 1.0)", "25006"),
+        (
+            "INSERT INTO dim_payment VALUES (99, 'x', 'y', 1.0)",
+            "25006",
+        ),
         ("SET threads = 1", "55P02"),
         ("SET memory_limit = '64GB'", "55P02"),
         ("SET enable_external_access = true", "55P02"),
@@ -182,7 +197,10 @@ fn a_client_reads_the_data_set_and_nothing_else() {
 }
 
 #[test]
-#[cfg_attr(not(feature = "serve"), ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)")]
+#[cfg_attr(
+    not(feature = "serve"),
+    ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)"
+)]
 fn the_connection_after_the_last_allowed_one_is_refused() {
     let s = Server::start(&["--max-connections", "1"]);
     // One session held open: psql reading its commands from a pipe.
@@ -227,7 +245,10 @@ fn the_connection_after_the_last_allowed_one_is_refused() {
 }
 
 #[test]
-#[cfg_attr(not(feature = "serve"), ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)")]
+#[cfg_attr(
+    not(feature = "serve"),
+    ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)"
+)]
 fn without_an_auth_file_only_loopback_is_served() {
     let o = olap()
         .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
@@ -239,7 +260,10 @@ fn without_an_auth_file_only_loopback_is_served() {
 }
 
 #[test]
-#[cfg_attr(not(feature = "serve"), ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)")]
+#[cfg_attr(
+    not(feature = "serve"),
+    ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)"
+)]
 fn users_of_the_auth_file_log_in_with_scram_and_others_do_not() {
     let t = tempfile::tempdir().unwrap();
     let auth = t.path().join("users");
@@ -268,7 +292,11 @@ fn users_of_the_auth_file_log_in_with_scram_and_others_do_not() {
             .unwrap()
     };
     let ok = login("ana", "s3cret");
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "42");
     for (user, password) in [("ana", "wrong"), ("bob", "s3cret")] {
         let o = login(user, password);
@@ -278,10 +306,7 @@ fn users_of_the_auth_file_log_in_with_scram_and_others_do_not() {
 
 /// A Python snippet run with psycopg against the server: its stdout.
 fn psycopg(s: &Server, code: &str) -> String {
-    let script = format!(
-        "import psycopg, sys\nurl = {:?}\n{code}\n",
-        s.url()
-    );
+    let script = format!("import psycopg, sys\nurl = {:?}\n{code}\n", s.url());
     let o = Command::new("python3")
         .args(["-c", &script])
         .output()
@@ -295,7 +320,10 @@ fn psycopg(s: &Server, code: &str) -> String {
 }
 
 #[test]
-#[cfg_attr(not(feature = "serve"), ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)")]
+#[cfg_attr(
+    not(feature = "serve"),
+    ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)"
+)]
 fn psycopg_gets_typed_values_binds_parameters_and_cancels() {
     let s = Server::start(&[]);
     let out = psycopg(
@@ -333,7 +361,10 @@ with psycopg.connect(url, autocommit=True) as c:
 }
 
 #[test]
-#[cfg_attr(not(feature = "serve"), ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)")]
+#[cfg_attr(
+    not(feature = "serve"),
+    ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)"
+)]
 fn a_client_that_disconnects_mid_result_frees_its_query_and_others_go_on() {
     let s = Server::start(&[]);
     let out = psycopg(
@@ -352,7 +383,10 @@ with psycopg.connect(url, autocommit=True) as d:
 }
 
 #[test]
-#[cfg_attr(not(feature = "serve"), ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)")]
+#[cfg_attr(
+    not(feature = "serve"),
+    ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)"
+)]
 fn the_jdbc_driver_queries_prepares_and_reads_metadata() {
     let jar = Path::new("/usr/share/java/postgresql.jar");
     assert!(
@@ -397,7 +431,11 @@ public class Probe {{
         .arg(&src)
         .output()
         .expect("javac");
-    assert!(javac.status.success(), "{}", String::from_utf8_lossy(&javac.stderr));
+    assert!(
+        javac.status.success(),
+        "{}",
+        String::from_utf8_lossy(&javac.stderr)
+    );
     let o = Command::new("java")
         .arg("-cp")
         .arg(format!("{}:{}", jar.display(), t.path().display()))
@@ -405,11 +443,16 @@ public class Probe {{
         .output()
         .expect("java");
     let out = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(out.contains("count 60000 2"), "{out}");
     assert!(
-        out.lines()
-            .any(|l| l.strip_prefix("prepared ").is_some_and(|n| n.parse::<u64>().is_ok_and(|n| n > 60_000))),
+        out.lines().any(|l| l
+            .strip_prefix("prepared ")
+            .is_some_and(|n| n.parse::<u64>().is_ok_and(|n| n > 60_000))),
         "{out}"
     );
     assert!(out.contains("metadata 1 17"), "{out}");

@@ -146,7 +146,11 @@ fn outer_references(t: &Value, why: &mut Option<String>) {
 /// Hive scan under a partition filter at a handful of rows, so the
 /// original's own estimates can be far below what any plan over the fact
 /// table makes.
-pub fn compare_plans(original: &[Value], rewritten: &[Value], fact_rows: u64) -> Result<(), String> {
+pub fn compare_plans(
+    original: &[Value],
+    rewritten: &[Value],
+    fact_rows: u64,
+) -> Result<(), String> {
     let count = |plan: &[Value], op: &str| operators(plan).iter().filter(|n| name(n) == op).count();
     for op in RISKY_JOINS {
         let (was, now) = (count(original, op), count(rewritten, op));

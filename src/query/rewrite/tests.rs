@@ -607,7 +607,10 @@ fn plans_that_grow_are_refused() {
             vec![scan(1_000_000), scan(5_000)],
         )],
     )];
-    assert_eq!(guard::compare_plans(&original, &original, 1_000_000), Ok(()));
+    assert_eq!(
+        guard::compare_plans(&original, &original, 1_000_000),
+        Ok(())
+    );
     let cross = vec![node(
         "HASH_GROUP_BY",
         100,
