@@ -778,7 +778,9 @@ impl EngineCore {
             tracing::debug!("rewrite refused ({}): {why}", r.note);
             return Ok(Prepared::as_written(sql, original_view, Some(why)));
         }
-        let budget = original_plan.as_deref().map(guard::budget);
+        let budget = original_plan
+            .as_deref()
+            .map(|p| guard::budget(p, self.manifest().spec.rows));
         Ok(Prepared {
             sql: r.sql,
             rewrite: Some(r.note),

@@ -645,7 +645,9 @@ fn plans_that_grow_are_refused() {
     let smaller = vec![node("HASH_GROUP_BY", 100, vec![scan(1_000_000)])];
     assert_eq!(guard::compare_plans(&original, &smaller, 1_000_000), Ok(()));
     // The budget grows with the original's estimated work, from a floor.
-    let b = |plan: &[Value]| guard::budget(plan).as_secs_f64() * 1e3;
-    assert!(b(&smaller) >= guard::BUDGET_FLOOR_MS);
-    assert!(b(&original) > b(&smaller));
+    let b = |plan: &[Value], rows: u64| guard::budget(plan, rows).as_secs_f64() * 1e3;
+    assert!(b(&smaller, 0) >= guard::BUDGET_FLOOR_MS);
+    assert!(b(&original, 0) > b(&smaller, 0));
+    // The fact table's rows floor estimates that are far too low.
+    assert!(b(&tiny, 10_000_000) > b(&tiny, 0) + 900.0);
 }
