@@ -266,6 +266,38 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, c)| c)
 }
 
+/// The machine's memory in bytes (what `generate` sizes its in-flight row
+/// groups against, and benchmark results record).
+pub fn memory_bytes() -> u64 {
+    use sysinfo::{MemoryRefreshKind, RefreshKind, System};
+    System::new_with_specifics(
+        RefreshKind::nothing().with_memory(MemoryRefreshKind::nothing().with_ram()),
+    )
+    .total_memory()
+}
+
+/// Set while `olap serve` runs: Ctrl-C and SIGTERM then ask it to stop
+/// (running queries end first) instead of ending the process.
+static SERVING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_serving(on: bool) {
+    SERVING.store(on, std::sync::atomic::Ordering::SeqCst);
+}
+
+pub fn serving() -> bool {
+    SERVING.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Asks a running server to stop (from the signal handler).
+pub fn request_stop() {
+    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+pub fn stop_requested() -> bool {
+    STOP.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,36 +336,4 @@ mod tests {
         assert_eq!(closest("yoy_grwth", c), Some("yoy_growth"));
         assert_eq!(closest("zzzzzzzz", c), None);
     }
-}
-
-/// The machine's memory in bytes (what `generate` sizes its in-flight row
-/// groups against, and benchmark results record).
-pub fn memory_bytes() -> u64 {
-    use sysinfo::{MemoryRefreshKind, RefreshKind, System};
-    System::new_with_specifics(
-        RefreshKind::nothing().with_memory(MemoryRefreshKind::nothing().with_ram()),
-    )
-    .total_memory()
-}
-
-/// Set while `olap serve` runs: Ctrl-C and SIGTERM then ask it to stop
-/// (running queries end first) instead of ending the process.
-static SERVING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-pub fn set_serving(on: bool) {
-    SERVING.store(on, std::sync::atomic::Ordering::SeqCst);
-}
-
-pub fn serving() -> bool {
-    SERVING.load(std::sync::atomic::Ordering::SeqCst)
-}
-
-/// Asks a running server to stop (from the signal handler).
-pub fn request_stop() {
-    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
-}
-
-pub fn stop_requested() -> bool {
-    STOP.load(std::sync::atomic::Ordering::SeqCst)
 }

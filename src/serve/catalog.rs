@@ -19,6 +19,47 @@ pub enum Action {
     Set { name: String, value: String },
     /// Refuse with this SQLSTATE and message.
     Refuse { code: &'static str, message: String },
+    /// A catalog query over tables that hold no rows on olap (policies,
+    /// triggers, rules, inheritance, publications, extended statistics):
+    /// answered with no rows, as PostgreSQL would.
+    NoRows,
+}
+
+/// `pg_catalog` tables with no rows on olap: a read-only data set of views
+/// has no policies, triggers, rules, parents, publications or extended
+/// statistics. DuckDB lacks most of them.
+const EMPTY_CATALOGS: [&str; 10] = [
+    "pg_policy",
+    "pg_trigger",
+    "pg_rewrite",
+    "pg_inherits",
+    "pg_publication",
+    "pg_publication_rel",
+    "pg_publication_namespace",
+    "pg_statistic_ext",
+    "pg_partitioned_table",
+    "pg_event_trigger",
+];
+
+/// Whether `stmt` reads one of [`EMPTY_CATALOGS`] in an inner position
+/// (after FROM, a comma or an inner JOIN; not the right side of a LEFT
+/// JOIN), so that its answer has no rows.
+fn reads_an_empty_catalog(stmt: &str) -> bool {
+    let lower = stmt.to_ascii_lowercase();
+    EMPTY_CATALOGS.iter().any(|t| {
+        let name = format!("pg_catalog.{t}");
+        lower.match_indices(&name).any(|(at, _)| {
+            // The table's name ends here (pg_publication vs pg_publication_rel).
+            let ends = lower[at + name.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'));
+            let before = lower[..at].trim_end();
+            ends && (before.ends_with("from")
+                || before.ends_with(',')
+                || (before.ends_with("join") && !before.ends_with("left join")))
+        })
+    })
 }
 
 /// Session settings clients set at connect and read back, with their
@@ -68,6 +109,9 @@ pub fn classify(stmt: &str) -> Action {
                 if next.is_some_and(|n| !READS.contains(&n.as_str())) {
                     return refuse_write(next.map(String::as_str).unwrap_or("EXPLAIN"));
                 }
+            }
+            if reads_an_empty_catalog(stmt) {
+                return Action::NoRows;
             }
             if is_version_call(&w) {
                 // Clients (SQLAlchemy's dialect) read PostgreSQL's version
@@ -203,7 +247,8 @@ CREATE OR REPLACE VIEW olap_pg_class AS
   SELECT * REPLACE (CASE WHEN relkind = 'v' AND relname IN ('sales_fact', 'dim_time', 'dim_geography', 'dim_product', 'dim_customer', 'dim_payment') THEN 'r' ELSE relkind END AS relkind),
          false AS relforcerowsecurity
   FROM pg_catalog.pg_class
-  WHERE relnamespace IN (SELECT oid FROM pg_catalog.pg_namespace);
+  WHERE relnamespace IN (SELECT oid FROM pg_catalog.pg_namespace)
+    AND NOT starts_with(relname, 'olap_pg_');
 ";
 
 /// Functions of [`CATALOG_SHIMS`] clients call as `pg_catalog.<name>`.
@@ -275,6 +320,23 @@ mod tests {
         );
         assert!(matches!(classify("SHOW DateStyle"), Action::Show { .. }));
         assert_eq!(classify("DISCARD ALL"), Action::Tag("DISCARD ALL"));
+        assert_eq!(
+            classify("SELECT pol.polname FROM pg_catalog.pg_policy pol WHERE pol.polrelid = '1'"),
+            Action::NoRows
+        );
+        assert_eq!(
+            classify(
+                "SELECT c.oid FROM pg_catalog.pg_class c, pg_catalog.pg_inherits i WHERE c.oid = i.inhparent"
+            ),
+            Action::NoRows
+        );
+        // The right side of a LEFT JOIN keeps the left side's rows.
+        assert_eq!(
+            classify(
+                "SELECT c.oid FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_inherits i ON c.oid = i.inhrelid"
+            ),
+            Action::Run
+        );
         for refused in [
             "COPY sales_fact TO '/tmp/x.csv'",
             "ATTACH '/tmp/x.db'",

@@ -112,6 +112,9 @@ pub struct ServeConfig {
     pub shutdown_grace: Duration,
 }
 
+/// A running query: the secret its client cancels with, and its handle.
+pub type Running = (Vec<u8>, Arc<duckdb::InterruptHandle>);
+
 /// What every session shares.
 pub struct Shared {
     pub core: Arc<EngineCore>,
@@ -123,8 +126,7 @@ pub struct Shared {
     pub stopping: AtomicBool,
     /// Running queries' interrupt handles, by the (pid, secret) clients
     /// cancel with.
-    pub running:
-        std::sync::Mutex<std::collections::HashMap<i32, (Vec<u8>, Arc<duckdb::InterruptHandle>)>>,
+    pub running: std::sync::Mutex<std::collections::HashMap<i32, Running>>,
     pub queries: AtomicU64,
 }
 

@@ -167,6 +167,10 @@ impl Session {
             Action::Tag("BEGIN") => Response::TransactionStart(Tag::new("BEGIN")),
             Action::Tag(t @ ("COMMIT" | "ROLLBACK")) => Response::TransactionEnd(Tag::new(t)),
             Action::Tag("EMPTY") => Response::EmptyQuery,
+            Action::NoRows => Response::Query(QueryResponse::new(
+                Arc::new(Vec::new()),
+                stream::iter(Vec::new()),
+            )),
             Action::Tag(t) => Response::Execution(Tag::new(t)),
             Action::Show { name, value } => {
                 let value = if SESSION_SETTINGS.iter().any(|(n, _)| *n == name) {
