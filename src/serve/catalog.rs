@@ -243,6 +243,19 @@ CREATE OR REPLACE MACRO pg_encoding_to_char(id) AS 'UTF8';
 CREATE OR REPLACE MACRO pg_get_keywords() AS TABLE SELECT keyword_name AS word, 'U' AS catcode, keyword_category AS catdesc FROM duckdb_keywords();
 CREATE OR REPLACE MACRO current_setting(name) AS CASE lower(name) WHEN 'server_version_num' THEN '160006' WHEN 'server_version' THEN '16.6' WHEN 'search_path' THEN 'public' ELSE '' END;
 CREATE OR REPLACE MACRO olap_pg_get_expr(node, rel) AS NULL::VARCHAR, (node, rel, pretty) AS NULL::VARCHAR;
+CREATE OR REPLACE MACRO olap_pg_oid(t) AS CASE t WHEN 10 THEN 16 WHEN 11 THEN 21 WHEN 12 THEN 21 WHEN 13 THEN 23 WHEN 14 THEN 20 WHEN 15 THEN 1082 WHEN 16 THEN 1083 WHEN 17 THEN 1114 WHEN 18 THEN 1114 WHEN 19 THEN 1114 WHEN 20 THEN 1114 WHEN 21 THEN 1700 WHEN 22 THEN 700 WHEN 23 THEN 701 WHEN 26 THEN 17 WHEN 27 THEN 1186 WHEN 28 THEN 21 WHEN 29 THEN 23 WHEN 30 THEN 20 WHEN 31 THEN 1700 WHEN 32 THEN 1184 WHEN 34 THEN 1266 WHEN 50 THEN 1700 WHEN 54 THEN 2950 ELSE 25 END;
+CREATE OR REPLACE MACRO olap_format_type(oid, typmod) AS CASE oid WHEN 16 THEN 'boolean' WHEN 21 THEN 'smallint' WHEN 23 THEN 'integer' WHEN 20 THEN 'bigint' WHEN 700 THEN 'real' WHEN 701 THEN 'double precision' WHEN 1700 THEN CASE WHEN typmod >= 4 THEN 'numeric(' || ((typmod - 4) >> 16) || ',' || ((typmod - 4) & 65535) || ')' ELSE 'numeric' END WHEN 25 THEN 'text' WHEN 1043 THEN 'character varying' WHEN 1082 THEN 'date' WHEN 1083 THEN 'time without time zone' WHEN 1114 THEN 'timestamp without time zone' WHEN 1184 THEN 'timestamp with time zone' WHEN 1186 THEN 'interval' WHEN 1266 THEN 'time with time zone' WHEN 17 THEN 'bytea' WHEN 2950 THEN 'uuid' ELSE NULL END;
+CREATE OR REPLACE VIEW olap_pg_attribute AS
+  SELECT * REPLACE (olap_pg_oid(atttypid) AS atttypid,
+                    CASE WHEN atttypid = 21 THEN (((atttypmod // 1000) << 16) | (atttypmod % 1000)) + 4 ELSE -1 END AS atttypmod)
+  FROM pg_catalog.pg_attribute;
+CREATE OR REPLACE VIEW olap_pg_type AS
+  SELECT * REPLACE (',' AS typdelim, 0::BIGINT AS typrelid, 0::BIGINT AS typelem, 0::BIGINT AS typarray,
+                    false AS typnotnull, 0::BIGINT AS typbasetype, -1 AS typtypmod, 0 AS typndims,
+                    0::BIGINT AS typcollation, NULL::VARCHAR AS typdefault)
+  FROM (SELECT * FROM pg_catalog.pg_type WHERE oid IS NOT NULL
+        UNION ALL
+        SELECT * REPLACE (25::BIGINT AS oid, 'text' AS typname) FROM pg_catalog.pg_type WHERE typname = 'varchar');
 CREATE OR REPLACE VIEW olap_pg_class AS
   SELECT * REPLACE (CASE WHEN relkind = 'v' AND relname IN ('sales_fact', 'dim_time', 'dim_geography', 'dim_product', 'dim_customer', 'dim_payment') THEN 'r' ELSE relkind END AS relkind),
          false AS relforcerowsecurity
@@ -279,9 +292,14 @@ pub fn catalog_sql(sql: &str) -> String {
         ("OPERATOR(pg_catalog.~~)", "~~"),
         ("OPERATOR(pg_catalog.=)", "="),
         (" COLLATE pg_catalog.default", ""),
-        ("pg_catalog.pg_class", "olap_pg_class"),
         ("pg_catalog.pg_get_expr(", "olap_pg_get_expr("),
+        ("pg_catalog.format_type(", "olap_format_type("),
         ("::pg_catalog.regtype::pg_catalog.text", "::VARCHAR"),
+        // PostgreSQL's own OIDs of the catalogs the JDBC driver names
+        // (DuckDB has no regclass; pg_description and pg_depend are empty).
+        ("'pg_class'::regclass::oid", "1259"),
+        ("'pg_constraint'::regclass::oid", "2606"),
+        ("'pg_class'::regclass", "1259"),
         ("::pg_catalog.text", "::VARCHAR"),
     ] {
         s = s.replace(from, to);
@@ -289,12 +307,60 @@ pub fn catalog_sql(sql: &str) -> String {
     for f in SHIMMED {
         s = s.replace(&format!("pg_catalog.{f}("), &format!("{f}("));
     }
+    // DuckDB's pg_class has olap's tables as views, its pg_attribute has
+    // DuckDB's type ids where pg_type has PostgreSQL's OIDs: olap's views
+    // answer as PostgreSQL does.
+    for (table, view) in [
+        ("pg_catalog.pg_class", "olap_pg_class"),
+        ("pg_catalog.pg_attribute", "olap_pg_attribute"),
+        ("pg_catalog.pg_type", "olap_pg_type"),
+    ] {
+        s = replace_name(&s, table, view);
+    }
     s
+}
+
+/// `s` with the name `from` (not a longer name it begins) replaced by `to`.
+fn replace_name(s: &str, from: &str, to: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find(from) {
+        let after = &rest[at + from.len()..];
+        out.push_str(&rest[..at]);
+        if after
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            out.push_str(from);
+        } else {
+            out.push_str(to);
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn catalog_tables_are_replaced_by_name_not_by_prefix() {
+        assert_eq!(
+            catalog_sql(
+                "SELECT 1 FROM pg_catalog.pg_type t WHERE pg_catalog.pg_type_is_visible(t.oid)"
+            ),
+            "SELECT 1 FROM olap_pg_type t WHERE pg_type_is_visible(t.oid)"
+        );
+        assert_eq!(
+            catalog_sql(
+                "SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a"
+            ),
+            "SELECT olap_format_type(a.atttypid, a.atttypmod) FROM olap_pg_attribute a"
+        );
+    }
 
     #[test]
     fn reads_run_session_settings_are_answered_and_the_rest_is_refused() {

@@ -519,7 +519,16 @@ impl QueryParser for Parser {
     {
         let session = Arc::clone(&self.session);
         let (sql, types) = (sql.to_string(), types.to_vec());
-        tokio::task::block_in_place(move || session.parse(&sql, &types)).map(Some)
+        tokio::task::block_in_place(move || {
+            session.parse(&sql, &types).inspect_err(|e| {
+                tracing::debug!(
+                    "session {} · parse error: {e} · {}",
+                    session.id,
+                    sql.split_whitespace().collect::<Vec<_>>().join(" ")
+                )
+            })
+        })
+        .map(Some)
     }
 
     fn get_parameter_types(&self, stmt: &Parsed) -> PgWireResult<Vec<Type>> {
