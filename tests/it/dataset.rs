@@ -187,3 +187,22 @@ fn a_crash_after_the_swap_keeps_the_old_version_for_its_reader_until_it_closes()
         "one whole version: the last run's"
     );
 }
+
+/// A data set in object storage is not opened as a `DataSet` (docs/
+/// architecture.md, "Beyond one machine", says why): the reader says so in
+/// one line and points to what reads it.
+#[test]
+fn a_reader_of_a_bucket_is_told_what_reads_it() {
+    let o = olap()
+        .args(["analyze", "--data-dir", "s3://bucket/retail", "--execute"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("is in object storage")
+            && err.contains("olap validate --data-dir s3://bucket/retail"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
