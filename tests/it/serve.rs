@@ -471,3 +471,129 @@ public class Probe {{
     assert!(out.contains("metadata 1 17"), "{out}");
     let _ = s.log.lock().unwrap().len();
 }
+
+/// Random and malformed protocol input: every connection is dropped or
+/// answered, none crashes or hangs the server, and a well-behaved client
+/// connected all along keeps answering.
+#[test]
+#[cfg_attr(
+    not(feature = "serve"),
+    ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)"
+)]
+fn malformed_protocol_input_never_stops_the_server() {
+    use std::io::Read;
+    use std::net::TcpStream;
+    let s = Server::start(&[]);
+    let addr = format!("127.0.0.1:{}", s.port);
+    let startup = |user: &str| -> Vec<u8> {
+        let mut body = Vec::new();
+        body.extend_from_slice(&196608u32.to_be_bytes()); // protocol 3.0
+        for kv in ["user", user, "database", "olap"] {
+            body.extend_from_slice(kv.as_bytes());
+            body.push(0);
+        }
+        body.push(0);
+        let mut msg = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+        msg.extend(body);
+        msg
+    };
+    let mut cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "a startup packet of 1 GB",
+            (1u32 << 30).to_be_bytes().to_vec(),
+        ),
+        ("a length shorter than itself", vec![0, 0, 0, 2, 0, 3, 0, 0]),
+        ("a truncated startup", startup("olap")[..9].to_vec()),
+        ("an unknown protocol version", {
+            let mut m = startup("olap");
+            m[4..8].copy_from_slice(&0x0009_0009u32.to_be_bytes());
+            m
+        }),
+        ("a query of 1 GB after startup", {
+            let mut m = startup("olap");
+            m.push(b'Q');
+            m.extend_from_slice(&(1u32 << 30).to_be_bytes());
+            m.extend_from_slice(b"SELECT 1");
+            m
+        }),
+        ("an unknown message after startup", {
+            let mut m = startup("olap");
+            m.extend_from_slice(&[b'z', 0, 0, 0, 4]);
+            m
+        }),
+        ("a bind for no statement", {
+            let mut m = startup("olap");
+            m.extend_from_slice(&[b'B', 0, 0, 0, 12, b'p', 0, b'n', b'o', 0, 0, 0, 0]);
+            m.extend_from_slice(&[b'S', 0, 0, 0, 4]);
+            m
+        }),
+    ];
+    // Seeded random bytes, alone and after a valid startup.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in 0..40 {
+        let mut m = if i % 2 == 0 {
+            Vec::new()
+        } else {
+            startup("olap")
+        };
+        let n = 1 + (i * 37) % 300;
+        for _ in 0..n {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            m.push(x as u8);
+        }
+        cases.push(("random bytes", m));
+    }
+    // A client connected before and after all of it.
+    let mut steady = Command::new("psql")
+        .args(["-X", "-At", "-h", "127.0.0.1", "-p"])
+        .arg(s.port.to_string())
+        .args(["-U", "olap", "-d", "olap"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = steady.stdin.take().unwrap();
+    stdin
+        .write_all(b"SELECT count(*) FROM dim_payment;\n")
+        .unwrap();
+    // A slow client: half a startup packet, then silence, held throughout.
+    let mut slow = TcpStream::connect(&addr).unwrap();
+    slow.write_all(&startup("olap")[..6]).unwrap();
+    for (what, bytes) in &cases {
+        let mut c = TcpStream::connect(&addr).unwrap_or_else(|e| panic!("{what}: {e}"));
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = c.write_all(bytes);
+        let _ = c.shutdown(std::net::Shutdown::Write);
+        // The server answers or closes; it does not hang on us.
+        let mut buf = Vec::new();
+        let started = Instant::now();
+        let _ = c.read_to_end(&mut buf);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{what}: the server neither answered nor closed"
+        );
+    }
+    // Every other session still answers, and the server lives.
+    assert_eq!(s.query("SELECT count(*) FROM dim_payment"), "20");
+    stdin
+        .write_all(b"SELECT count(*) FROM dim_time WHERE false;\n")
+        .unwrap();
+    drop(stdin);
+    let out = steady.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "20\n0",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(slow);
+    let mut server = s;
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the server exited: {}",
+        server.log.lock().unwrap()
+    );
+}
