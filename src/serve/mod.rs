@@ -115,11 +115,49 @@ pub struct ServeConfig {
 /// A running query: the secret its client cancels with, and its handle.
 pub type Running = (Vec<u8>, Arc<duckdb::InterruptHandle>);
 
-/// What every session shares.
-pub struct Shared {
+/// One version of the data set being served: its DuckDB database (locked
+/// down) and the engine's shared state over it. Sessions move to a newer
+/// generation at their next statement; a query runs to its end on the one
+/// it started on, and an old generation closes (and its version's files go)
+/// when its last session has moved on.
+pub struct Generation {
+    pub number: u64,
     pub core: Arc<EngineCore>,
     /// The database's first connection: sessions are cloned from it.
     pub root: std::sync::Mutex<duckdb::Connection>,
+    /// Keeps the engine (its spill directory) for the generation's life.
+    _engine: std::sync::Mutex<Engine>,
+}
+
+impl Generation {
+    /// Opens the data set in `data_dir` and the server's database over it.
+    fn open(data_dir: &std::path::Path, cfg: &ServeConfig, number: u64) -> Result<Generation> {
+        let ds = Arc::new(DataSet::open(data_dir)?);
+        let engine = Engine::open(
+            &ds,
+            EngineConfig::new(FileFormat::Parquet, cfg.threads)
+                .with_memory_limit(cfg.memory_limit.clone()),
+        )?;
+        lock_down(engine.connection(), &ds)?;
+        Ok(Generation {
+            number,
+            core: Arc::clone(engine.core()),
+            root: std::sync::Mutex::new(engine.clone_connection()?),
+            _engine: std::sync::Mutex::new(engine),
+        })
+    }
+
+    pub fn data_set(&self) -> &Arc<DataSet> {
+        self.core.data_set()
+    }
+}
+
+/// What every session shares.
+pub struct Shared {
+    /// The newest generation: new sessions and statements use it.
+    generation: std::sync::RwLock<Arc<Generation>>,
+    data_dir: PathBuf,
+    refreshing: AtomicBool,
     pub cfg: ServeConfig,
     pub active: AtomicUsize,
     pub next_session: AtomicU64,
@@ -128,6 +166,37 @@ pub struct Shared {
     /// cancel with.
     pub running: std::sync::Mutex<std::collections::HashMap<i32, Running>>,
     pub queries: AtomicU64,
+}
+
+impl Shared {
+    /// The newest generation.
+    pub fn generation(&self) -> Arc<Generation> {
+        Arc::clone(&self.generation.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Opens the newly published version when the one served was replaced
+    /// (`olap generate --force`): a read of the small manifest, no lock, so
+    /// a writer never waits for the server. On failure (a writer between
+    /// steps) the current generation stays and the next check tries again.
+    fn refresh(&self) {
+        let current = self.generation();
+        if current.data_set().is_current() || self.refreshing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        match Generation::open(&self.data_dir, &self.cfg, current.number + 1) {
+            Ok(next) => {
+                tracing::info!(
+                    "olap serve: {} was replaced: serving version {} (was {}); sessions move at their next statement",
+                    self.data_dir.display(),
+                    next.data_set().version(),
+                    current.data_set().version()
+                );
+                *self.generation.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+            }
+            Err(e) => tracing::debug!("olap serve: the new version does not open yet: {e:#}"),
+        }
+        self.refreshing.store(false, Ordering::SeqCst);
+    }
 }
 
 /// Locks the database down (see the module docs); the order matters:
@@ -171,22 +240,15 @@ pub fn serve(
             cfg.listen
         );
     }
-    let ds = Arc::new(DataSet::open(data_dir)?);
-    let engine = Engine::open(
-        &ds,
-        EngineConfig::new(FileFormat::Parquet, cfg.threads)
-            .with_memory_limit(cfg.memory_limit.clone()),
-    )?;
-    lock_down(engine.connection(), &ds)?;
+    let first = Generation::open(data_dir, &cfg, 1)?;
     let tls = match &cfg.tls {
         Some((cert, key)) => Some(session::tls_acceptor(cert, key)?),
         None => None,
     };
-    let core = Arc::clone(engine.core());
-    let root = engine.clone_connection()?;
     let shared = Arc::new(Shared {
-        core,
-        root: std::sync::Mutex::new(root),
+        generation: std::sync::RwLock::new(Arc::new(first)),
+        data_dir: data_dir.to_path_buf(),
+        refreshing: AtomicBool::new(false),
         cfg: cfg.clone(),
         active: AtomicUsize::new(0),
         next_session: AtomicU64::new(1),
@@ -211,6 +273,7 @@ pub fn serve(
         crate::util::set_serving(true);
         let mut stop = tokio::time::interval(Duration::from_millis(100));
         let mut tasks = tokio::task::JoinSet::new();
+        let mut ticks = 0u64;
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
@@ -222,7 +285,17 @@ pub fn serve(
                         session::handle(socket, peer, tls, shared).await;
                     });
                 }
-                _ = stop.tick() => if crate::util::stop_requested() { break },
+                _ = stop.tick() => {
+                    if crate::util::stop_requested() {
+                        break;
+                    }
+                    // Once a second: has a newer version been published?
+                    ticks += 1;
+                    if ticks % 10 == 0 {
+                        let shared = Arc::clone(&shared);
+                        tokio::task::spawn_blocking(move || shared.refresh());
+                    }
+                }
             }
         }
         // Stop accepting; let running queries end, up to the grace period.
@@ -248,6 +321,5 @@ pub fn serve(
         }
         Ok::<(), anyhow::Error>(())
     })?;
-    drop(engine);
     Ok(())
 }

@@ -32,7 +32,7 @@ use pgwire::tokio::TlsAcceptor;
 
 use super::catalog::{Action, SESSION_SETTINGS, catalog_sql, classify};
 use super::sql::{placeholders, replace_placeholders, split_statements};
-use super::{Shared, encode};
+use super::{Generation, Shared, encode};
 use crate::query::engine::FactView;
 
 fn user_error(code: &str, message: impl Into<String>) -> PgWireError {
@@ -102,6 +102,8 @@ pub struct Parsed {
 pub struct Session {
     id: u64,
     shared: Arc<Shared>,
+    /// The generation this session's connection belongs to.
+    generation: Mutex<Arc<Generation>>,
     conn: Arc<Mutex<duckdb::Connection>>,
     current: Arc<Mutex<FactView>>,
     settings: Mutex<BTreeMap<String, String>>,
@@ -115,6 +117,34 @@ enum Msg {
 }
 
 impl Session {
+    /// Moves the session to the newest generation if the data set was
+    /// replaced since its last statement; returns the generation to use.
+    fn refresh(&self) -> Arc<Generation> {
+        let latest = self.shared.generation();
+        let mut mine = self.generation.lock().unwrap_or_else(|e| e.into_inner());
+        if mine.number != latest.number {
+            let cloned = latest
+                .root
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .try_clone();
+            match cloned {
+                Ok(conn) => {
+                    *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = conn;
+                    *self.current.lock().unwrap_or_else(|e| e.into_inner()) = FactView::Partitions;
+                    tracing::debug!(
+                        "session {} moves to version {}",
+                        self.id,
+                        latest.data_set().version()
+                    );
+                    *mine = latest;
+                }
+                Err(e) => tracing::warn!("session {}: staying on its version: {e}", self.id),
+            }
+        }
+        Arc::clone(&mine)
+    }
+
     fn setting(&self, name: &str) -> String {
         self.settings
             .lock()
@@ -235,6 +265,7 @@ impl Session {
         tx: &tokio::sync::mpsc::Sender<Msg>,
     ) {
         let started = Instant::now();
+        let generation = self.refresh();
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
         let handle = conn.interrupt_handle();
@@ -259,8 +290,7 @@ impl Session {
         });
         let mut fields_sent: Option<Arc<Vec<FieldInfo>>> = None;
         let mut bytes = 0usize;
-        let result = self
-            .shared
+        let result = generation
             .core
             .run_on(&conn, &mut current, sql, &mut |conn, sql, dog| {
                 let mut stmt = conn.prepare(sql)?;
@@ -359,6 +389,7 @@ impl Session {
             _ => return Ok(parsed),
         }
         let n = placeholders(&sql);
+        self.refresh();
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         // DuckDB's own view of the parameters: PREPARE, then read its types.
         let inferred: Vec<String> = if n == 0 {
@@ -865,7 +896,8 @@ pub async fn handle(
     } else {
         None
     };
-    let conn = match shared
+    let generation = shared.generation();
+    let conn = match generation
         .root
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -881,6 +913,7 @@ pub async fn handle(
     let session = Arc::new(Session {
         id,
         shared: Arc::clone(&shared),
+        generation: Mutex::new(generation),
         conn: Arc::new(Mutex::new(conn)),
         current: Arc::new(Mutex::new(FactView::Partitions)),
         settings: Mutex::new(BTreeMap::new()),

@@ -597,3 +597,107 @@ fn malformed_protocol_input_never_stops_the_server() {
         server.log.lock().unwrap()
     );
 }
+
+/// `olap generate --force` replaces the data set under a running server:
+/// the writer does not wait for it, a query running meanwhile answers from
+/// the version it started on, and the next statements (of a new session
+/// and of one open all along) see the new version.
+#[test]
+#[cfg_attr(
+    not(feature = "serve"),
+    ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)"
+)]
+fn a_replaced_data_set_is_served_from_the_next_statement_on() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("data");
+    generate(&dir, 20_000, &[]);
+    let s = Server::start_on(&dir, &[]);
+    // A session open all along.
+    let mut open = Command::new("psql")
+        .args(["-X", "-At", "-h", "127.0.0.1", "-p"])
+        .arg(s.port.to_string())
+        .args(["-U", "olap", "-d", "olap"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = open.stdin.take().unwrap();
+    let mut answers = BufReader::new(open.stdout.take().unwrap());
+    let mut ask = |sql: &str| -> String {
+        stdin.write_all(format!("{sql};\n").as_bytes()).unwrap();
+        let mut line = String::new();
+        assert!(answers.read_line(&mut line).unwrap() > 0, "psql ended");
+        line.trim().to_string()
+    };
+    assert_eq!(ask("SELECT count(*) FROM sales_fact"), "20000");
+    // A long query on the old version, from another client.
+    let long = {
+        let port = s.port;
+        std::thread::spawn(move || {
+            let o = Command::new("psql")
+                .args(["-X", "-At", "-h", "127.0.0.1", "-p"])
+                .arg(port.to_string())
+                .args(["-U", "olap", "-d", "olap", "-c"])
+                .arg("SELECT count(*) // 200000 FROM sales_fact f, range(200000) r(i) WHERE i >= 0")
+                .output()
+                .unwrap();
+            (
+                String::from_utf8_lossy(&o.stdout).trim().to_string(),
+                String::from_utf8_lossy(&o.stderr).to_string(),
+                Instant::now(),
+            )
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    // The writer replaces it without waiting for the server's readers.
+    let o = olap()
+        .args(["generate", "--rows", "30000", "--force", "--output-dir"])
+        .arg(&dir)
+        .args(SMALL)
+        .output()
+        .unwrap();
+    let replaced = Instant::now();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (old, err, finished) = long.join().unwrap();
+    assert_eq!(old, "20000", "the running query's version: {err}");
+    assert!(
+        finished > replaced,
+        "the long query ended before the writer: the test proves nothing; make it longer"
+    );
+    // New statements see the new version (the server checks once a second).
+    let started = Instant::now();
+    loop {
+        let now = s.query("SELECT count(*) FROM sales_fact");
+        if now == "30000" {
+            break;
+        }
+        assert_eq!(now, "20000");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never saw 30000"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(ask("SELECT count(*) FROM sales_fact"), "30000");
+    drop(stdin);
+    let _ = open.wait();
+    // The old version's files go with its last reader.
+    let held = || -> Vec<String> {
+        std::fs::read_dir(t.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| n.contains("olap-held"))
+            .collect()
+    };
+    let started = Instant::now();
+    while !held().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the old version is still kept: {:?}",
+            held()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
