@@ -25,10 +25,14 @@ pub fn render(r: &FuzzReport, format: OutputFormat) -> String {
         g.add_row(vec![what.to_string(), n.to_string()]);
     }
     let mut s = format!("{g}\n");
-    s.push_str(&format!(
-        "seed {} · {:.0} s · slow means olap > {SLOW_FACTOR}× the faster of --rewrite off and plain DuckDB + {SLOW_SLACK_MS} ms\n",
-        r.seed, r.seconds
-    ));
+    let rule = if r.timed {
+        format!(
+            "slow means olap > {SLOW_FACTOR}× the faster of --rewrite off and plain DuckDB + {SLOW_SLACK_MS} ms"
+        )
+    } else {
+        "answers judged, time not (--no-timing)".to_string()
+    };
+    s.push_str(&format!("seed {} · {:.0} s · {rule}\n", r.seed, r.seconds));
     if let Some((ratio, at)) = &r.worst_ratio {
         s.push_str(&format!(
             "worst time ratio olap / best other: {ratio:.2} ({at})\n"
