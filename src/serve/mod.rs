@@ -291,7 +291,7 @@ pub fn serve(
                     }
                     // Once a second: has a newer version been published?
                     ticks += 1;
-                    if ticks % 10 == 0 {
+                    if ticks.is_multiple_of(10) {
                         let shared = Arc::clone(&shared);
                         tokio::task::spawn_blocking(move || shared.refresh());
                     }
