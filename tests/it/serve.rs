@@ -701,3 +701,51 @@ fn a_replaced_data_set_is_served_from_the_next_statement_on() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The README's "Connect from your tools": its Python block (psycopg and
+/// pandas) runs as written against the server, its port aside.
+#[test]
+#[cfg_attr(
+    not(feature = "serve"),
+    ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)"
+)]
+fn the_readmes_python_block_runs_as_written() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let after = readme
+        .split("<!-- serve-python")
+        .nth(1)
+        .expect("README marks its serve Python block");
+    let block: String = after
+        .split("```python\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a python block")
+        .lines()
+        .map(|l| l.strip_prefix("  ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let s = Server::start(&[]);
+    let code = block.replace("127.0.0.1:5433", &format!("127.0.0.1:{}", s.port));
+    assert_ne!(code, block, "the block connects to 127.0.0.1:5433");
+    let o = Command::new("python3")
+        .args(["-W", "ignore", "-c", &code])
+        .output()
+        .expect("python3");
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "pandas and psycopg (.ci/run installs them): {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let want = analyze_answer(
+        "SELECT year, sum(revenue) AS revenue FROM sales_fact GROUP BY year ORDER BY year",
+    );
+    for line in want.lines() {
+        let (year, revenue) = line.split_once('|').unwrap();
+        assert!(
+            out.lines().any(|l| l.contains(year) && l.contains(revenue)),
+            "{year} {revenue} not in:\n{out}"
+        );
+    }
+}
