@@ -157,7 +157,8 @@ pub struct Shared {
     /// The newest generation: new sessions and statements use it.
     generation: std::sync::RwLock<Arc<Generation>>,
     data_dir: PathBuf,
-    refreshing: AtomicBool,
+    /// Held while a new generation opens: one opens at a time.
+    refreshing: std::sync::Mutex<()>,
     pub cfg: ServeConfig,
     pub active: AtomicUsize,
     pub next_session: AtomicU64,
@@ -178,9 +179,11 @@ impl Shared {
     /// (`olap generate --force`): a read of the small manifest, no lock, so
     /// a writer never waits for the server. On failure (a writer between
     /// steps) the current generation stays and the next check tries again.
-    fn refresh(&self) {
+    pub fn refresh(&self) {
+        let _one = self.refreshing.lock().unwrap_or_else(|e| e.into_inner());
+        // Checked again under the lock: another caller may have opened it.
         let current = self.generation();
-        if current.data_set().is_current() || self.refreshing.swap(true, Ordering::SeqCst) {
+        if current.data_set().is_current() {
             return;
         }
         match Generation::open(&self.data_dir, &self.cfg, current.number + 1) {
@@ -195,7 +198,6 @@ impl Shared {
             }
             Err(e) => tracing::debug!("olap serve: the new version does not open yet: {e:#}"),
         }
-        self.refreshing.store(false, Ordering::SeqCst);
     }
 }
 
@@ -248,7 +250,7 @@ pub fn serve(
     let shared = Arc::new(Shared {
         generation: std::sync::RwLock::new(Arc::new(first)),
         data_dir: data_dir.to_path_buf(),
-        refreshing: AtomicBool::new(false),
+        refreshing: std::sync::Mutex::new(()),
         cfg: cfg.clone(),
         active: AtomicUsize::new(0),
         next_session: AtomicU64::new(1),

@@ -120,6 +120,11 @@ impl Session {
     /// Moves the session to the newest generation if the data set was
     /// replaced since its last statement; returns the generation to use.
     fn refresh(&self) -> Arc<Generation> {
+        // One read of the small manifest per statement: a replaced data set
+        // is served from the next statement on, not a second later.
+        if !self.shared.generation().data_set().is_current() {
+            self.shared.refresh();
+        }
         let latest = self.shared.generation();
         let mut mine = self.generation.lock().unwrap_or_else(|e| e.into_inner());
         if mine.number != latest.number {
@@ -264,6 +269,22 @@ impl Session {
         format: &Format,
         tx: &tokio::sync::mpsc::Sender<Msg>,
     ) {
+        self.execute_on(key, sql, params, format, tx, false)
+    }
+
+    /// [`Session::execute`]; a query that fails before its first row
+    /// because the data set was replaced under it (the old version's files
+    /// moved out of the directories the database may read) runs once more,
+    /// on the new version.
+    fn execute_on(
+        &self,
+        key: (i32, SecretKey),
+        sql: &str,
+        params: &[duckdb::types::Value],
+        format: &Format,
+        tx: &tokio::sync::mpsc::Sender<Msg>,
+        retried: bool,
+    ) {
         let started = Instant::now();
         let generation = self.refresh();
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
@@ -348,6 +369,15 @@ impl Session {
                     ran.value,
                     sql.split_whitespace().collect::<Vec<_>>().join(" ")
                 );
+            }
+            Err(e) if !retried && fields_sent.is_none() && !generation.data_set().is_current() => {
+                tracing::debug!(
+                    "session {} · the data set was replaced under the query ({e:#}): running it on the new version",
+                    self.id
+                );
+                drop(current);
+                drop(conn);
+                self.execute_on(key, sql, params, format, tx, true)
             }
             Err(e) => {
                 let err = duckdb_error(&e, timed_out.load(Ordering::SeqCst));

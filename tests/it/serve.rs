@@ -639,7 +639,9 @@ fn a_replaced_data_set_is_served_from_the_next_statement_on() {
                 .args(["-X", "-At", "-h", "127.0.0.1", "-p"])
                 .arg(port.to_string())
                 .args(["-U", "olap", "-d", "olap", "-c"])
-                .arg("SELECT count(*) // 200000 FROM sales_fact f, range(200000) r(i) WHERE i >= 0")
+                // About 2.5 s on two cores: 400M rows through a filter
+                // DuckDB cannot fold away.
+                .arg("SELECT count(*) // 20000 FROM sales_fact f, range(20000) r(i) WHERE (f.quantity + i) % 7 <> 7")
                 .output()
                 .unwrap();
             (
