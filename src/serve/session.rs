@@ -2,7 +2,7 @@
 //! with `--auth-file`), its DuckDB connection, and its queries, simple and
 //! extended, streamed to the client (see the module docs of `serve`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -98,12 +98,21 @@ pub struct Parsed {
     pub fields: Vec<FieldInfo>,
 }
 
+/// A statement's SQL text and the OIDs of the parameter types its client
+/// gave.
+type Described = (String, Vec<Option<u32>>);
+
 /// One client connection's state.
 pub struct Session {
     id: u64,
     shared: Arc<Shared>,
     /// The generation this session's connection belongs to.
     generation: Mutex<Arc<Generation>>,
+    /// Statements described on this session's generation, by SQL text and
+    /// the client's parameter types: describing plans the statement, and
+    /// clients (psycopg, pgbench -M extended) parse the same text again and
+    /// again. Emptied when the session moves to a new version.
+    described: Mutex<HashMap<Described, Parsed>>,
     conn: Arc<Mutex<duckdb::Connection>>,
     current: Arc<Mutex<FactView>>,
     settings: Mutex<BTreeMap<String, String>>,
@@ -137,6 +146,10 @@ impl Session {
                 Ok(conn) => {
                     *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = conn;
                     *self.current.lock().unwrap_or_else(|e| e.into_inner()) = FactView::Partitions;
+                    self.described
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clear();
                     tracing::debug!(
                         "session {} moves to version {}",
                         self.id,
@@ -418,8 +431,23 @@ impl Session {
             }
             _ => return Ok(parsed),
         }
-        let n = placeholders(&sql);
         self.refresh();
+        let key = (
+            sql.clone(),
+            client_types
+                .iter()
+                .map(|t| t.as_ref().map(Type::oid))
+                .collect::<Vec<_>>(),
+        );
+        if let Some(known) = self
+            .described
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(known.clone());
+        }
+        let n = placeholders(&sql);
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         // DuckDB's own view of the parameters: PREPARE, then read its types.
         let inferred: Vec<String> = if n == 0 {
@@ -472,6 +500,10 @@ impl Session {
             s.get_schema()
         };
         parsed.fields = encode::fields(&schema, &Format::UnifiedText);
+        self.described
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, parsed.clone());
         Ok(parsed)
     }
 }
@@ -944,6 +976,7 @@ pub async fn handle(
         id,
         shared: Arc::clone(&shared),
         generation: Mutex::new(generation),
+        described: Mutex::new(HashMap::new()),
         conn: Arc::new(Mutex::new(conn)),
         current: Arc::new(Mutex::new(FactView::Partitions)),
         settings: Mutex::new(BTreeMap::new()),
