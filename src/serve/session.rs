@@ -586,6 +586,7 @@ fn parameter(portal: &Portal<Parsed>, i: usize, ty: &Type) -> PgWireResult<duckd
 }
 
 /// The handlers pgwire calls for one connection.
+#[derive(Clone)]
 pub struct Handlers {
     session: Arc<Session>,
     parser: Arc<Parser>,
@@ -880,21 +881,11 @@ impl CancelHandler for Cancel {
 
 impl PgWireServerHandlers for Handlers {
     fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
-        Arc::new(Handlers {
-            session: Arc::clone(&self.session),
-            parser: Arc::clone(&self.parser),
-            startup: Arc::clone(&self.startup),
-            cancel: Arc::clone(&self.cancel),
-        })
+        Arc::new(self.clone())
     }
 
     fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
-        Arc::new(Handlers {
-            session: Arc::clone(&self.session),
-            parser: Arc::clone(&self.parser),
-            startup: Arc::clone(&self.startup),
-            cancel: Arc::clone(&self.cancel),
-        })
+        Arc::new(self.clone())
     }
 
     fn startup_handler(&self) -> Arc<impl StartupHandler> {

@@ -91,6 +91,21 @@ impl Server {
         )
     }
 
+    /// A psql session held open, reading its statements from a pipe.
+    fn psql_session(&self, flags: &[&str]) -> Child {
+        Command::new("psql")
+            .args(["-X"])
+            .args(flags)
+            .args(["-h", "127.0.0.1", "-p"])
+            .arg(self.port.to_string())
+            .args(["-U", "olap", "-d", "olap"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("psql (Debian's postgresql-client) is installed")
+    }
+
     fn query(&self, sql: &str) -> String {
         let (ok, out, err) = self.psql(&["-At", "-c", sql]);
         assert!(ok, "{sql}: {err}");
@@ -204,15 +219,7 @@ fn a_client_reads_the_data_set_and_nothing_else() {
 fn the_connection_after_the_last_allowed_one_is_refused() {
     let s = Server::start(&["--max-connections", "1"]);
     // One session held open: psql reading its commands from a pipe.
-    let mut first = Command::new("psql")
-        .args(["-X", "-h", "127.0.0.1", "-p"])
-        .arg(s.port.to_string())
-        .args(["-U", "olap", "-d", "olap"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut first = s.psql_session(&[]);
     first
         .stdin
         .as_mut()
@@ -546,15 +553,7 @@ fn malformed_protocol_input_never_stops_the_server() {
         cases.push(("random bytes", m));
     }
     // A client connected before and after all of it.
-    let mut steady = Command::new("psql")
-        .args(["-X", "-At", "-h", "127.0.0.1", "-p"])
-        .arg(s.port.to_string())
-        .args(["-U", "olap", "-d", "olap"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut steady = s.psql_session(&["-At"]);
     let mut stdin = steady.stdin.take().unwrap();
     stdin
         .write_all(b"SELECT count(*) FROM dim_payment;\n")
@@ -613,15 +612,7 @@ fn a_replaced_data_set_is_served_from_the_next_statement_on() {
     generate(&dir, 20_000, &[]);
     let s = Server::start_on(&dir, &[]);
     // A session open all along.
-    let mut open = Command::new("psql")
-        .args(["-X", "-At", "-h", "127.0.0.1", "-p"])
-        .arg(s.port.to_string())
-        .args(["-U", "olap", "-d", "olap"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut open = s.psql_session(&["-At"]);
     let mut stdin = open.stdin.take().unwrap();
     let mut answers = BufReader::new(open.stdout.take().unwrap());
     let mut ask = |sql: &str| -> String {
