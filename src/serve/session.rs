@@ -252,7 +252,7 @@ impl Session {
     ) -> PgWireResult<Response> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(4);
         let me = Arc::clone(self);
-        tokio::task::spawn_blocking(move || me.execute(key, &sql, &params, &format, &tx));
+        tokio::task::spawn_blocking(move || me.execute(key, &sql, &params, &format, &tx, false));
         match rx.recv().await {
             Some(Msg::Fields(fields)) => {
                 let rows = stream::unfold(rx, |mut rx| async move {
@@ -273,23 +273,11 @@ impl Session {
         }
     }
 
-    /// The blocking side of [`Session::run`].
+    /// The blocking side of [`Session::run`]. A query that fails before
+    /// its first row because the data set was replaced under it (the old
+    /// version's files moved out of the directories the database may read)
+    /// runs once more (`retried`), on the new version.
     fn execute(
-        &self,
-        key: (i32, SecretKey),
-        sql: &str,
-        params: &[duckdb::types::Value],
-        format: &Format,
-        tx: &tokio::sync::mpsc::Sender<Msg>,
-    ) {
-        self.execute_on(key, sql, params, format, tx, false)
-    }
-
-    /// [`Session::execute`]; a query that fails before its first row
-    /// because the data set was replaced under it (the old version's files
-    /// moved out of the directories the database may read) runs once more,
-    /// on the new version.
-    fn execute_on(
         &self,
         key: (i32, SecretKey),
         sql: &str,
@@ -390,7 +378,7 @@ impl Session {
                 );
                 drop(current);
                 drop(conn);
-                self.execute_on(key, sql, params, format, tx, true)
+                self.execute(key, sql, params, format, tx, true)
             }
             Err(e) => {
                 let err = duckdb_error(&e, timed_out.load(Ordering::SeqCst));

@@ -4,7 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use olap::query::engine::{Engine, EngineConfig};
+use olap::storage::FileFormat;
+use olap::storage::dataset::DataSet;
 use olap::storage::manifest::Manifest;
+use std::sync::Arc;
 
 use crate::common::*;
 
@@ -59,7 +63,7 @@ fn a_demo_opens_each_data_set_once_and_reads_each_manifest_once() {
 }
 
 /// (rows, revenue) of the fact table through an engine over `ds`.
-fn totals(engine: &olap::query::engine::Engine) -> (i64, String) {
+fn totals(engine: &Engine) -> (i64, String) {
     use arrow::array::AsArray;
     let b = engine
         .query("SELECT count(*)::BIGINT, sum(revenue)::VARCHAR FROM sales_fact")
@@ -113,17 +117,21 @@ fn replace(dir: &std::path::Path, seed: u64, failpoint: Option<&str>) -> std::pr
     }
 }
 
-#[test]
-fn a_held_handle_keeps_its_version_while_a_writer_replaces_the_data_set() {
-    use olap::query::engine::{Engine, EngineConfig};
-    use olap::storage::FileFormat;
-    use olap::storage::dataset::DataSet;
-    use std::sync::Arc;
+/// A data set of seed 1 in a temporary directory, opened, with an engine
+/// over the handle: (the directory's owner, the data set's path, the
+/// handle, the engine).
+fn held_data_set() -> (tempfile::TempDir, std::path::PathBuf, Arc<DataSet>, Engine) {
     let t = tempfile::tempdir().unwrap();
     let dir = t.path().join("data");
     generate(&dir, 20_000, &["--seed", "1"]);
     let old = Arc::new(DataSet::open(&dir).unwrap());
     let engine = Engine::open(&old, EngineConfig::new(FileFormat::Parquet, 2)).unwrap();
+    (t, dir, old, engine)
+}
+
+#[test]
+fn a_held_handle_keeps_its_version_while_a_writer_replaces_the_data_set() {
+    let (_t, dir, old, engine) = held_data_set();
     let before = totals(&engine);
     assert!(old.is_current());
 
@@ -158,15 +166,7 @@ fn a_held_handle_keeps_its_version_while_a_writer_replaces_the_data_set() {
 
 #[test]
 fn a_crash_after_the_swap_keeps_the_old_version_for_its_reader_until_it_closes() {
-    use olap::query::engine::{Engine, EngineConfig};
-    use olap::storage::FileFormat;
-    use olap::storage::dataset::DataSet;
-    use std::sync::Arc;
-    let t = tempfile::tempdir().unwrap();
-    let dir = t.path().join("data");
-    generate(&dir, 20_000, &["--seed", "1"]);
-    let old = Arc::new(DataSet::open(&dir).unwrap());
-    let engine = Engine::open(&old, EngineConfig::new(FileFormat::Parquet, 2)).unwrap();
+    let (_t, dir, old, engine) = held_data_set();
     let before = totals(&engine);
     // The writer dies right after swapping the new version in: the old one
     // sits in its staging directory, still read through this handle.
