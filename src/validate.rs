@@ -10,7 +10,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::model::Table;
-use crate::query::engine::{Engine, EngineConfig};
+use crate::query::engine::{Engine, EngineConfig, RewriteMode};
 use crate::query::invariants::INVARIANTS;
 use crate::storage::FileFormat;
 use crate::storage::checksum::{from_hex, to_hex};
@@ -190,7 +190,10 @@ pub fn validate(ds: &Arc<DataSet>, quick: bool, threads: usize) -> Result<Valida
         FileFormat::Csv
     };
     // The invariants run exactly as written.
-    let engine = Engine::open(ds, EngineConfig::new(storage, threads).with_rewrite(false))?;
+    let engine = Engine::open(
+        ds,
+        EngineConfig::new(storage, threads).with_rewrite(RewriteMode::Off),
+    )?;
     for (name, sql) in INVARIANTS {
         let n: i64 =
             engine

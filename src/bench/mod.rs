@@ -260,7 +260,7 @@ pub fn run(ds: &Arc<DataSet>, cfg: &BenchConfig) -> Result<BenchOutcome> {
         duckdb_version: duckdb_version.clone(),
         threads: engine_cfg.threads,
         data_set: identity(manifest, ds.dir()),
-        rewrite: rewrite_name(engine_cfg.rewrite).into(),
+        rewrite: engine_cfg.rewrite.name().into(),
         fact_view: engine_cfg.fact_view.name().into(),
         build: crate::BUILD.into(),
     };
@@ -489,11 +489,6 @@ pub fn run(ds: &Arc<DataSet>, cfg: &BenchConfig) -> Result<BenchOutcome> {
 }
 
 /// What data a run is measured on, from its manifest.
-/// `--rewrite` as the command line names it.
-fn rewrite_name(on: bool) -> &'static str {
-    if on { "auto" } else { "off" }
-}
-
 fn identity(m: &Manifest, dir: &std::path::Path) -> DataSetIdentity {
     DataSetIdentity {
         dir: dir.display().to_string(),

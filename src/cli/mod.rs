@@ -18,7 +18,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 
 use crate::query::catalog::{QuerySpec, Suite, lookup};
-use crate::query::engine::{EngineConfig, FactViewMode};
+use crate::query::engine::{EngineConfig, FactViewMode, RewriteMode};
 use crate::report::OutputFormat;
 use crate::storage::{Codec, FileFormat};
 use crate::util::{cap_threads, default_threads};
@@ -157,11 +157,13 @@ pub struct EngineArgs {
     /// files (cheaper without them), or chosen per query from its plan.
     #[arg(long, value_parser = fact_view(), default_value = "auto")]
     pub fact_view: FactViewMode,
-    /// Rewrite SQL that joins dimensions before aggregating so it
-    /// aggregates the fact table first, when that is the same query and
-    /// cheaper (auto), or run SQL exactly as written (off).
-    #[arg(long, value_parser = ["auto", "off"], default_value = "auto")]
-    pub rewrite: String,
+    /// Rewrite SQL into a cheaper form of the same query (aggregate the
+    /// fact table first, count distinct keys in bitmaps, group by codes)
+    /// when the guard lets it and the question reads enough rows to pay
+    /// (auto), whenever the guard lets it (always), or run SQL exactly as
+    /// written (off).
+    #[arg(long, value_parser = rewrite_mode(), default_value = "auto")]
+    pub rewrite: RewriteMode,
 }
 
 impl EngineArgs {
@@ -174,8 +176,14 @@ impl EngineArgs {
         .with_memory_limit(self.memory_limit.clone())
         .with_load_into(self.load.clone())
         .with_fact_view(self.fact_view)
-        .with_rewrite(self.rewrite == "auto")
+        .with_rewrite(self.rewrite)
     }
+}
+
+/// `--rewrite auto|always|off`.
+pub fn rewrite_mode() -> impl TypedValueParser<Value = RewriteMode> {
+    PossibleValuesParser::new(RewriteMode::NAMES)
+        .map(|s| RewriteMode::parse(&s).expect("a listed name"))
 }
 
 /// `--fact-view auto|partitions|files`.

@@ -37,10 +37,52 @@ pub struct EngineConfig {
     pub load_into: Option<PathBuf>,
     /// How the fact view reads a partitioned data set.
     pub fact_view: FactViewMode,
-    /// Rewrite join-then-aggregate SQL to aggregate the fact first when it
-    /// pays (see `query::rewrite`); off with `--rewrite off`.
-    pub rewrite: bool,
+    /// When SQL is rewritten into a cheaper form (see `query::rewrite`).
+    pub rewrite: RewriteMode,
 }
+
+/// When olap rewrites a question (`--rewrite`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RewriteMode {
+    /// When the guard lets it and the question reads enough fact rows for
+    /// a rewrite to pay for deciding it ([`REWRITE_MIN_FACT_ROWS`]).
+    Auto,
+    /// Whenever the guard lets it, however few rows the question reads:
+    /// for testing rewrites on small data sets.
+    Always,
+    /// Never: the SQL runs as written.
+    Off,
+}
+
+impl RewriteMode {
+    pub const NAMES: [&'static str; 3] = ["auto", "always", "off"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RewriteMode::Auto => "auto",
+            RewriteMode::Always => "always",
+            RewriteMode::Off => "off",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<RewriteMode> {
+        Some(match name {
+            "auto" => RewriteMode::Auto,
+            "always" => RewriteMode::Always,
+            "off" => RewriteMode::Off,
+            _ => return None,
+        })
+    }
+}
+
+/// Fewer fact rows than this, and a question is not rewritten by default:
+/// deciding a rewrite costs 1–50 ms on the reference machine (DuckDB's
+/// parse, the dimension look-ups of group codes ~15 ms, binding and
+/// planning the rewritten SQL 10–20 ms), and the most it can save is a
+/// share of scanning and aggregating those rows, under 20 ms for 2M rows at
+/// [`guard::ROWS_PER_MS`]. Measured at 1M rows: a question over an empty
+/// year took 78.7 ms rewritten against 17.3 ms as written.
+pub const REWRITE_MIN_FACT_ROWS: u64 = 2_000_000;
 
 impl EngineConfig {
     /// The defaults, in one place: views over the `storage` files, the
@@ -52,12 +94,12 @@ impl EngineConfig {
             memory_limit: None,
             load_into: None,
             fact_view: FactViewMode::Auto,
-            rewrite: true,
+            rewrite: RewriteMode::Auto,
         }
     }
 
-    pub fn with_rewrite(mut self, on: bool) -> EngineConfig {
-        self.rewrite = on;
+    pub fn with_rewrite(mut self, mode: RewriteMode) -> EngineConfig {
+        self.rewrite = mode;
         self
     }
 
@@ -745,15 +787,35 @@ impl EngineCore {
     /// see `query::rewrite::guard`), and the fact view for the SQL that runs.
     fn decide(&self, conn: &Connection, sql: &str, current: &mut FactView) -> Result<Prepared> {
         let stats = Stats::from_manifest(self.manifest());
+        let rewrite = self.config.rewrite;
+        // The SQL as written first: its fact view, and its plan for the
+        // cheap evidence (the fact rows it reads) before any rewrite is built.
+        let (original_view, original_plan) =
+            self.choose_view(conn, sql, current, &stats, rewrite != RewriteMode::Off)?;
+        let fact_rows = self.manifest().spec.rows;
+        let too_few = match (&original_plan, rewrite) {
+            (None, RewriteMode::Auto | RewriteMode::Always) => {
+                Some("DuckDB cannot plan the SQL as written".to_string())
+            }
+            (Some(plan), RewriteMode::Auto) => {
+                let read = fact_rows_read(plan, fact_rows);
+                (read < REWRITE_MIN_FACT_ROWS).then(|| {
+                    format!(
+                        "it reads about {read} fact rows, too few for a rewrite to pay for deciding it (from {REWRITE_MIN_FACT_ROWS}; --rewrite always tries anyway)"
+                    )
+                })
+            }
+            _ => None,
+        };
         // A rewrite that fails to build (DuckDB cannot parse or bind the
         // SQL) leaves the SQL as written; its own run reports errors.
-        let outcome = if self.config.rewrite {
-            rewrite::rewrite_or_refuse(conn, sql, &stats).unwrap_or_else(|e| {
+        let outcome = match (rewrite, too_few) {
+            (RewriteMode::Off, _) => Outcome::AsWritten(None),
+            (_, Some(why)) => Outcome::AsWritten(Some(why)),
+            _ => rewrite::rewrite_or_refuse(conn, sql, &stats).unwrap_or_else(|e| {
                 tracing::debug!("no rewrite: {e:#}");
                 Outcome::AsWritten(None)
-            })
-        } else {
-            Outcome::AsWritten(None)
+            }),
         };
         let r = match outcome {
             Outcome::Rewritten(r) => r,
@@ -761,12 +823,10 @@ impl EngineCore {
                 if let Some(why) = &refused {
                     tracing::debug!("no rewrite: {why}");
                 }
-                let (view, _) = self.choose_view(conn, sql, current, &stats, false)?;
-                return Ok(Prepared::as_written(sql, view, refused));
+                return Ok(Prepared::as_written(sql, original_view, refused));
             }
         };
         // Both plans, on the same view of the fact table, for the guard.
-        let (original_view, original_plan) = self.choose_view(conn, sql, current, &stats, true)?;
         let (view, plan) = self.choose_view(conn, &r.sql, current, &stats, true)?;
         let refused = match (&original_plan, &plan) {
             (Some(o), Some(p)) => guard::compare_plans(o, p, self.manifest().spec.rows).err(),
@@ -965,6 +1025,81 @@ enum FactConsumer {
 /// scan of all files.
 const AGGREGATED_FIRST: &str = "the fact table is aggregated or filtered before any join";
 
+/// Column names: the fact view's, each dimension's, and dim_time's.
+type Columns = (Vec<String>, Vec<Vec<String>>, Vec<String>);
+static COLUMNS: LazyLock<Columns> = LazyLock::new(|| {
+    let dims = Table::ALL
+        .into_iter()
+        .filter(|t| !t.is_fact())
+        .map(Table::view_columns)
+        .collect();
+    (
+        Table::SalesFact.view_columns(),
+        dims,
+        Table::DimTime.view_columns(),
+    )
+});
+
+fn has(cols: &[String], c: &str) -> bool {
+    cols.iter().any(|f| f == c)
+}
+
+/// A scan's extra info and the columns it projects.
+fn scan(node: &Value) -> Option<(&serde_json::Map<String, Value>, Vec<&str>)> {
+    let name = node.get("name").and_then(Value::as_str)?;
+    let info = node.get("extra_info")?.as_object()?;
+    if !name.starts_with("READ_") {
+        return None;
+    }
+    let projected = info.get("Projections").map(strings).unwrap_or_default();
+    Some((info, projected))
+}
+
+/// Whether a plan operator scans the fact table: it prunes files by
+/// partition values (`File Filters`), or it reads fact columns and not all
+/// of one dimension's (its keys alone could be either side of a join).
+fn is_fact_scan(node: &Value) -> bool {
+    let (fact, dims, _) = &*COLUMNS;
+    let Some((info, projected)) = scan(node) else {
+        return false;
+    };
+    info.contains_key("File Filters")
+        || (!projected.is_empty()
+            && projected.iter().all(|c| has(fact, c))
+            && !dims.iter().any(|d| projected.iter().all(|c| has(d, c))))
+}
+
+/// About how many fact rows a plan over the all-files view reads: each
+/// fact scan reads its share of the files DuckDB kept after pruning by
+/// partition values (`Scanning Files: k/N`), or all of them. A plan with no
+/// fact scan it can tell (native tables, an unusual projection) counts as
+/// reading the whole table, so the cheap evidence never hides a rewrite it
+/// cannot judge.
+fn fact_rows_read(roots: &[Value], fact_rows: u64) -> u64 {
+    let scans: Vec<u64> = crate::query::explain::operators(roots)
+        .into_iter()
+        .filter(|n| is_fact_scan(n))
+        .map(|n| {
+            let share = n["extra_info"]["Scanning Files"]
+                .as_str()
+                .and_then(|s| s.split_once('/'))
+                .and_then(|(k, n)| {
+                    Some((k.trim().parse::<u64>().ok()?, n.trim().parse::<u64>().ok()?))
+                })
+                .filter(|&(_, n)| n > 0);
+            match share {
+                Some((k, n)) => fact_rows.saturating_mul(k) / n,
+                None => fact_rows,
+            }
+        })
+        .collect();
+    if scans.is_empty() {
+        fact_rows
+    } else {
+        scans.iter().fold(0u64, |a, b| a.saturating_add(*b))
+    }
+}
+
 /// The fact view for a query, from its `EXPLAIN (FORMAT json)` plan over
 /// the all-files view: one scan per partition when the fact table's rows go
 /// into a join before they are aggregated (the way users write; with a
@@ -974,43 +1109,7 @@ const AGGREGATED_FIRST: &str = "the fact table is aggregated or filtered before 
 /// has all of.
 fn choose_from_plan(roots: &[serde_json::Value]) -> FactViewUse {
     use serde_json::Value;
-    /// Column names: the fact view's, each dimension's, and dim_time's.
-    type Columns = (Vec<String>, Vec<Vec<String>>, Vec<String>);
-    static COLUMNS: LazyLock<Columns> = LazyLock::new(|| {
-        let dims = Table::ALL
-            .into_iter()
-            .filter(|t| !t.is_fact())
-            .map(Table::view_columns)
-            .collect();
-        (
-            Table::SalesFact.view_columns(),
-            dims,
-            Table::DimTime.view_columns(),
-        )
-    });
-    let (fact, dims, time) = &*COLUMNS;
-    let has = |cols: &[String], c: &str| cols.iter().any(|f| f == c);
-    /// A scan's extra info and the columns it projects.
-    fn scan(node: &Value) -> Option<(&serde_json::Map<String, Value>, Vec<&str>)> {
-        let name = node.get("name").and_then(Value::as_str)?;
-        let info = node.get("extra_info")?.as_object()?;
-        if !name.starts_with("READ_") {
-            return None;
-        }
-        let projected = info.get("Projections").map(strings).unwrap_or_default();
-        Some((info, projected))
-    }
-    let is_fact_scan = |node: &Value| -> bool {
-        let Some((info, projected)) = scan(node) else {
-            return false;
-        };
-        // Pruned by partition values; or the fact's columns, and not all of
-        // one dimension's (its keys alone could be either side of a join).
-        info.contains_key("File Filters")
-            || (!projected.is_empty()
-                && projected.iter().all(|c| has(fact, c))
-                && !dims.iter().any(|d| projected.iter().all(|c| has(d, c))))
-    };
+    let (_, _, time) = &*COLUMNS;
     // A join on a filtered dim_time turns the time keys it keeps into a
     // dynamic filter on the fact scan, and the fact is stored in date order,
     // so that scan skips most row groups: little is left to join, and one
@@ -1062,7 +1161,22 @@ fn choose_from_plan(roots: &[serde_json::Value]) -> FactViewUse {
     for root in roots {
         walk(root, None, &scans, &mut found);
     }
-    let (view, reason) = if found.contains(&FactConsumer::Join) {
+    // A cross product pairs every fact row it reads with every row of the
+    // other side: the partitions' estimates cannot change that plan, and a
+    // union of scans under it ran 47.7 s where one scan took 28.2 s
+    // (tests/fuzz-corpus/open/1m-seed-100274-slow.sql).
+    let crossed = roots.iter().any(|r| {
+        any_node(r, &|n| {
+            n.get("name").and_then(Value::as_str) == Some("CROSS_PRODUCT")
+                && any_node(n, &is_fact_scan)
+        })
+    });
+    let (view, reason) = if crossed {
+        (
+            FactView::Files,
+            "the fact table goes into a cross product, which reads every row of it",
+        )
+    } else if found.contains(&FactConsumer::Join) {
         (
             FactView::Partitions,
             "the fact table is joined before it is aggregated",
@@ -1217,4 +1331,61 @@ fn partition_key_groups(roots: &[serde_json::Value], stats: &Stats) -> Option<u6
         found(root, stats, &mut most);
     }
     most
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fact_scan(files: Option<&str>) -> Value {
+        let mut info = json!({
+            "Function": "READ_PARQUET",
+            "Projections": ["customer_key", "revenue"],
+            "Estimated Cardinality": "1"
+        });
+        if let Some(f) = files {
+            info["File Filters"] = json!("(year = 2022)");
+            info["Scanning Files"] = json!(f);
+        }
+        json!({"name": "READ_PARQUET", "children": [], "extra_info": info})
+    }
+
+    fn node(name: &str, children: Vec<Value>) -> Value {
+        json!({"name": name, "children": children, "extra_info": {}})
+    }
+
+    #[test]
+    fn the_fact_rows_a_plan_reads_are_the_partitions_it_keeps() {
+        let plan = |scan| vec![node("HASH_GROUP_BY", vec![scan])];
+        assert_eq!(fact_rows_read(&plan(fact_scan(Some("0/12"))), 1_200), 0);
+        assert_eq!(fact_rows_read(&plan(fact_scan(Some("3/12"))), 1_200), 300);
+        assert_eq!(fact_rows_read(&plan(fact_scan(None)), 1_200), 1_200);
+        // A fact table read twice (a self-join) counts twice.
+        let twice = vec![node(
+            "HASH_JOIN",
+            vec![fact_scan(Some("1/12")), fact_scan(Some("2/12"))],
+        )];
+        assert_eq!(fact_rows_read(&twice, 1_200), 300);
+        // No fact scan it can tell: the whole table, so nothing is hidden.
+        let dims = vec![json!({"name": "READ_PARQUET", "children": [],
+            "extra_info": {"Projections": ["geo_key", "country"]}})];
+        assert_eq!(fact_rows_read(&dims, 1_200), 1_200);
+    }
+
+    #[test]
+    fn a_fact_table_under_a_cross_product_reads_one_scan_of_all_files() {
+        let dim = json!({"name": "READ_PARQUET", "children": [],
+            "extra_info": {"Projections": ["time_key"]}});
+        let crossed = vec![node(
+            "HASH_GROUP_BY",
+            vec![node("CROSS_PRODUCT", vec![fact_scan(None), dim.clone()])],
+        )];
+        assert_eq!(choose_from_plan(&crossed).view, FactView::Files);
+        let joined = vec![node(
+            "HASH_GROUP_BY",
+            vec![node("HASH_JOIN", vec![fact_scan(None), dim])],
+        )];
+        assert_eq!(choose_from_plan(&joined).view, FactView::Partitions);
+    }
 }

@@ -10,13 +10,17 @@ pub fn render(r: &FuzzReport, format: OutputFormat) -> String {
     }
     let mut g = grid(format);
     g.set_header(vec!["questions", "count"]);
-    let rows: [(&str, u64); 9] = [
+    let rows: [(&str, u64); 10] = [
         ("tried", r.tried),
         ("of them stored failures (corpus)", r.corpus_cases),
         ("equal", r.equal),
         ("wrong", r.wrong),
         ("slow", r.slow),
         ("rewritten by olap", r.rewritten),
+        (
+            "rewritten only with --rewrite always (answers checked)",
+            r.rewritten_always,
+        ),
         ("rewrites abandoned at run time", r.abandoned),
         ("refused by the plain engine (not compared)", r.invalid),
         ("past the plain engine's limit (skipped)", r.plain_too_slow),
