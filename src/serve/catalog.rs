@@ -127,6 +127,12 @@ pub fn classify(stmt: &str) -> Action {
         "SET" | "RESET" => set(stmt, &w),
         "BEGIN" | "START" => Action::Tag("BEGIN"),
         "COMMIT" | "END" => Action::Tag("COMMIT"),
+        // Savepoints (psycopg's nested `transaction()`, which SQLAlchemy
+        // uses at connect): nothing is written, so nothing to undo; the
+        // transaction goes on.
+        "ROLLBACK" if w.get(1).is_some_and(|x| x == "TO") => Action::Tag("ROLLBACK TO"),
+        "SAVEPOINT" => Action::Tag("SAVEPOINT"),
+        "RELEASE" => Action::Tag("RELEASE"),
         "ROLLBACK" | "ABORT" => Action::Tag("ROLLBACK"),
         "DISCARD" => Action::Tag("DISCARD ALL"),
         "DEALLOCATE" => Action::Tag("DEALLOCATE"),
@@ -164,6 +170,14 @@ fn show(w: &[String]) -> Action {
     if ["tables", "databases", "all"].contains(&name.as_str()) {
         return Action::Run;
     }
+    // PostgreSQL's multi-word spellings (SQLAlchemy asks the first at
+    // connect).
+    let rest: Vec<&str> = w.iter().skip(1).map(String::as_str).collect();
+    let name = match rest.as_slice() {
+        ["TRANSACTION", "ISOLATION", "LEVEL"] => "transaction_isolation".to_string(),
+        ["TIME", "ZONE"] => "timezone".to_string(),
+        _ => name,
+    };
     match SESSION_SETTINGS.iter().find(|(n, _)| *n == name) {
         Some((n, v)) => Action::Show {
             name: n.to_string(),
@@ -192,6 +206,12 @@ fn set(stmt: &str, w: &[String]) -> Action {
     let Some(name) = rest.first().map(|n| n.to_ascii_lowercase()) else {
         return Action::Tag("SET");
     };
+    // SET TRANSACTION … / SET SESSION CHARACTERISTICS AS TRANSACTION …
+    // (isolation, read only): every statement here reads one version of
+    // the data set, read-only, whatever the client asks for.
+    if name == "transaction" || name == "characteristics" {
+        return Action::Tag("SET");
+    }
     // SET TIME ZONE x, SET NAMES x.
     let name = match name.as_str() {
         "time" => "timezone".to_string(),
@@ -256,6 +276,7 @@ CREATE OR REPLACE VIEW olap_pg_type AS
   FROM (SELECT * FROM pg_catalog.pg_type WHERE oid IS NOT NULL
         UNION ALL
         SELECT * REPLACE (25::BIGINT AS oid, 'text' AS typname) FROM pg_catalog.pg_type WHERE typname = 'varchar');
+CREATE OR REPLACE MACRO to_regtype(name) AS (SELECT min(oid) FROM olap_pg_type WHERE typname = name);
 CREATE OR REPLACE VIEW olap_pg_class AS
   SELECT * REPLACE (CASE WHEN relkind = 'v' AND relname IN ('sales_fact', 'dim_time', 'dim_geography', 'dim_product', 'dim_customer', 'dim_payment') THEN 'r' ELSE relkind END AS relkind),
          false AS relforcerowsecurity
@@ -265,7 +286,7 @@ CREATE OR REPLACE VIEW olap_pg_class AS
 ";
 
 /// Functions of [`CATALOG_SHIMS`] clients call as `pg_catalog.<name>`.
-const SHIMMED: [&str; 9] = [
+const SHIMMED: [&str; 10] = [
     "pg_get_userbyid",
     "pg_table_is_visible",
     "pg_type_is_visible",
@@ -275,6 +296,7 @@ const SHIMMED: [&str; 9] = [
     "shobj_description",
     "pg_encoding_to_char",
     "current_setting",
+    "to_regtype",
 ];
 
 /// A client's catalog query in the SQL DuckDB takes: PostgreSQL's
@@ -282,7 +304,8 @@ const SHIMMED: [&str; 9] = [
 /// place of `pg_catalog.` functions DuckDB lacks, and `pg_class` with
 /// olap's tables as tables (DuckDB has them as views).
 pub fn catalog_sql(sql: &str) -> String {
-    if !sql.to_ascii_lowercase().contains("pg_catalog") {
+    let lower = sql.to_ascii_lowercase();
+    if !lower.contains("pg_catalog") && !lower.contains("regtype") {
         return sql.to_string();
     }
     let mut s = sql.to_string();
@@ -295,6 +318,8 @@ pub fn catalog_sql(sql: &str) -> String {
         ("pg_catalog.pg_get_expr(", "olap_pg_get_expr("),
         ("pg_catalog.format_type(", "olap_format_type("),
         ("::pg_catalog.regtype::pg_catalog.text", "::VARCHAR"),
+        // psycopg's type lookup (SQLAlchemy asks for hstore at connect).
+        ("oid::regtype::text", "olap_format_type(oid, -1)"),
         // PostgreSQL's own OIDs of the catalogs the JDBC driver names
         // (DuckDB has no regclass; pg_description and pg_depend are empty).
         ("'pg_class'::regclass::oid", "1259"),
@@ -385,6 +410,28 @@ mod tests {
             }
         );
         assert!(matches!(classify("SHOW DateStyle"), Action::Show { .. }));
+        assert_eq!(classify("SAVEPOINT \"_pg3_1\""), Action::Tag("SAVEPOINT"));
+        assert_eq!(classify("RELEASE \"_pg3_1\""), Action::Tag("RELEASE"));
+        assert_eq!(
+            classify("ROLLBACK TO SAVEPOINT \"_pg3_1\""),
+            Action::Tag("ROLLBACK TO")
+        );
+        assert_eq!(classify("ROLLBACK"), Action::Tag("ROLLBACK"));
+        assert_eq!(
+            classify("show transaction isolation level"),
+            Action::Show {
+                name: "transaction_isolation".into(),
+                value: "read committed".into()
+            }
+        );
+        assert_eq!(
+            classify("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ"),
+            Action::Tag("SET")
+        );
+        assert!(matches!(
+            classify("SHOW TIME ZONE"),
+            Action::Show { name, .. } if name == "timezone"
+        ));
         assert_eq!(classify("DISCARD ALL"), Action::Tag("DISCARD ALL"));
         assert_eq!(
             classify("SELECT pol.polname FROM pg_catalog.pg_policy pol WHERE pol.polrelid = '1'"),

@@ -214,6 +214,8 @@ impl Session {
             Action::Run => unreachable!("runs on DuckDB"),
             Action::Tag("BEGIN") => Response::TransactionStart(Tag::new("BEGIN")),
             Action::Tag(t @ ("COMMIT" | "ROLLBACK")) => Response::TransactionEnd(Tag::new(t)),
+            // To a savepoint: the transaction goes on (PostgreSQL's tag).
+            Action::Tag("ROLLBACK TO") => Response::Execution(Tag::new("ROLLBACK")),
             Action::Tag("EMPTY") => Response::EmptyQuery,
             Action::NoRows => Response::Query(QueryResponse::new(
                 Arc::new(Vec::new()),

@@ -103,6 +103,36 @@ fn a_small_question_is_not_rewritten_by_default() {
     let (v, _) = analyze_json(REWRITTEN, &[], &[]);
     let why = v["queries"][0]["runs"][0]["refused_rewrite"].to_string();
     assert!(why.contains("reads about 60000 fact rows"), "{why}");
+    // Asked again in the same process (a benchmark's rounds, a server's
+    // clients), the rewrite is decided: its cost is spread over the runs.
+    let store = tempfile::tempdir().unwrap();
+    let o = olap()
+        .args(["benchmark", "--data-dir"])
+        .arg(fixture())
+        .args([
+            "--sql", REWRITTEN, "--rounds", "2", "--format", "json", "-q",
+        ])
+        .arg("--store")
+        .arg(store.path())
+        .args(["--suite", "catalog", "column_io"])
+        .output()
+        .unwrap();
+    assert!(o.status.code().is_some_and(|c| c <= 1), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let rewritten: Vec<&Value> = v["result"]["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|q| q["rewrite"].is_string())
+        .collect();
+    assert_eq!(rewritten.len(), 1, "{v:#}");
+    assert!(
+        rewritten[0]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("sql"),
+        "{v:#}"
+    );
 }
 
 #[test]

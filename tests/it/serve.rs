@@ -380,6 +380,48 @@ with psycopg.connect(url, autocommit=True) as c:
     assert_eq!(lines[3], "after 1", "{out}");
 }
 
+/// SQLAlchemy (its PostgreSQL dialect over psycopg): the connect-time
+/// questions (`show transaction isolation level`, `select version()`, a
+/// savepoint and `to_regtype('hstore')` in psycopg's type lookup), the
+/// table list, and a Core query with a bound parameter and a pandas read
+/// through the engine. (Column reflection is not served yet: README.)
+#[test]
+#[cfg_attr(
+    not(feature = "serve"),
+    ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)"
+)]
+fn sqlalchemy_connects_lists_the_tables_and_queries_them() {
+    let s = Server::start(&[]);
+    let out = psycopg(
+        &s,
+        r#"
+import sqlalchemy as sa, pandas as pd
+e = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+insp = sa.inspect(e)
+print("tables", ",".join(sorted(insp.get_table_names())))
+print("has", insp.has_table("dim_product"), insp.has_table("no_such_table"))
+geo = sa.Table("dim_geography", sa.MetaData(), sa.Column("geo_key", sa.Integer), sa.Column("region", sa.String))
+with e.connect() as c:
+    n = c.execute(sa.select(sa.func.count()).select_from(geo).where(geo.c.region == sa.bindparam("r")), {"r": "Europe"}).scalar()
+    total = c.execute(sa.select(sa.func.count()).select_from(geo)).scalar()
+print("core", 0 < n < total)
+df = pd.read_sql(sa.text("SELECT region, count(*) AS n FROM dim_geography GROUP BY region ORDER BY region"), e)
+print("pandas", len(df), list(df.columns), int(df["n"].sum()) == total)
+"#,
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "tables dim_customer,dim_geography,dim_payment,dim_product,dim_time,sales_fact",
+            "has True False",
+            "core True",
+            "pandas 5 ['region', 'n'] True",
+        ],
+        "{out}"
+    );
+}
+
 #[test]
 #[cfg_attr(
     not(feature = "serve"),

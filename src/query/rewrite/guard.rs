@@ -31,8 +31,9 @@ use crate::model::Table;
 use crate::query::explain::{estimated_rows, name, operators};
 
 /// Joins DuckDB plans when it cannot hash: a rewrite that brings one the
-/// original does not have is refused.
-const RISKY_JOINS: [&str; 8] = [
+/// original does not have is refused, and a plan with one reads the fact
+/// table through one scan of all files (`engine::choose_from_plan`).
+pub const RISKY_JOINS: [&str; 8] = [
     "CROSS_PRODUCT",
     "NESTED_LOOP_JOIN",
     "BLOCKWISE_NL_JOIN",
