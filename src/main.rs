@@ -7,8 +7,9 @@ fn main() -> ExitCode {
     // Ctrl-C (and SIGTERM/SIGHUP): remove the run's temporary directory so an
     // interrupted run leaves nothing behind, then exit like a shell does.
     let _ = ctrlc::set_handler(|| {
-        if olap::util::serving() {
-            // `olap serve` stops itself: running queries end first.
+        if olap::util::stops_itself() && !olap::util::stop_requested() {
+            // `olap serve` and `olap fuzz` stop themselves (running queries
+            // end first); a second Ctrl-C ends the process.
             olap::util::request_stop();
             return;
         }

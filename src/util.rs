@@ -276,20 +276,22 @@ pub fn memory_bytes() -> u64 {
     .total_memory()
 }
 
-/// Set while `olap serve` runs: Ctrl-C and SIGTERM then ask it to stop
-/// (running queries end first) instead of ending the process.
-static SERVING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Set while a command that stops itself runs (`olap serve`: running
+/// queries end first; `olap fuzz`: the question running ends, then the
+/// report): Ctrl-C and SIGTERM then ask it to stop instead of ending the
+/// process; a second one ends it.
+static STOPS_ITSELF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-pub fn set_serving(on: bool) {
-    SERVING.store(on, std::sync::atomic::Ordering::SeqCst);
+pub fn set_stops_itself(on: bool) {
+    STOPS_ITSELF.store(on, std::sync::atomic::Ordering::SeqCst);
 }
 
-pub fn serving() -> bool {
-    SERVING.load(std::sync::atomic::Ordering::SeqCst)
+pub fn stops_itself() -> bool {
+    STOPS_ITSELF.load(std::sync::atomic::Ordering::SeqCst)
 }
 
-/// Asks a running server to stop (from the signal handler).
+/// Asks a command that stops itself to stop (from the signal handler).
 pub fn request_stop() {
     STOP.store(true, std::sync::atomic::Ordering::SeqCst);
 }

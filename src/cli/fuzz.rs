@@ -82,6 +82,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         args.data_dir.display(),
         args.questions
     );
+    // Ctrl-C ends the question running, then the report is printed.
+    crate::util::set_stops_itself(true);
     let bar = crate::util::progress_bar(args.questions, "questions", false);
     let report = fuzz(&ds, &cfg, &mut |r, failure| {
         bar.set_position(r.tried);
@@ -95,6 +97,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     })?;
     bar.finish_and_clear();
     print!("{}", report::fuzz::render(&report, args.format));
+    if report.interrupted {
+        eprintln!(
+            "olap fuzz: stopped by Ctrl-C after {} questions; the counts above are theirs",
+            report.tried
+        );
+    }
     if !report.passed() {
         return Err(CheckFailed(format!(
             "{} wrong and {} slow of {} questions (seed {seed})",
@@ -102,5 +110,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         ))
         .into());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if report.interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

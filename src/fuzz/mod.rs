@@ -134,6 +134,9 @@ pub struct FuzzReport {
     pub abandoned: u64,
     pub corpus_cases: u64,
     pub seconds: f64,
+    /// Stopped by Ctrl-C (or SIGTERM) before its last question: the counts
+    /// are those of the questions asked.
+    pub interrupted: bool,
     /// The slowest ratio olap / best of the other two among questions
     /// where any took more than 50 ms.
     pub worst_ratio: Option<(f64, String)>,
@@ -348,6 +351,10 @@ pub fn fuzz(
         };
         i += 1;
         if i > corpus && cfg.time_limit.is_some_and(|l| started.elapsed() > l) {
+            break;
+        }
+        if crate::util::stop_requested() {
+            report.interrupted = true;
             break;
         }
         report.tried += 1;

@@ -36,7 +36,15 @@ pub fn render(r: &FuzzReport, format: OutputFormat) -> String {
     } else {
         "answers judged, time not (--no-timing)".to_string()
     };
-    s.push_str(&format!("seed {} · {:.0} s · {rule}\n", r.seed, r.seconds));
+    let stopped = if r.interrupted {
+        " · stopped by Ctrl-C"
+    } else {
+        ""
+    };
+    s.push_str(&format!(
+        "seed {} · {:.0} s{stopped} · {rule}\n",
+        r.seed, r.seconds
+    ));
     if let Some((ratio, at)) = &r.worst_ratio {
         s.push_str(&format!(
             "worst time ratio olap / best other: {ratio:.2} ({at})\n"

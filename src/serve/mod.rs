@@ -272,7 +272,7 @@ pub fn serve(
         ready(addr);
         // SIGINT/SIGTERM reach the process's handler (main.rs), which asks
         // the server to stop.
-        crate::util::set_serving(true);
+        crate::util::set_stops_itself(true);
         let mut stop = tokio::time::interval(Duration::from_millis(100));
         let mut tasks = tokio::task::JoinSet::new();
         let mut ticks = 0u64;

@@ -269,3 +269,32 @@ fn the_fuzzer_reports_a_seed_to_replay() {
     );
     assert!(stdout(&o).contains("tried"), "{}", stdout(&o));
 }
+
+/// Ctrl-C ends the question running, then prints the report of the
+/// questions asked (a long local run keeps its counts) and exits 130.
+#[test]
+fn an_interrupted_fuzz_run_reports_what_it_asked() {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_olap"))
+        .args(["fuzz", "--data-dir"])
+        .arg(fixture())
+        .args(["--seed", "11", "--questions", "100000", "--no-timing"])
+        .args(["--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    let report: Value =
+        serde_json::from_str(&stdout(&o)).unwrap_or_else(|_| panic!("{}", stderr(&o)));
+    assert_eq!(report["interrupted"], true, "{report:#}");
+    let tried = report["tried"].as_u64().unwrap();
+    assert!(tried > 0 && tried < 100_000, "{report:#}");
+    assert!(
+        stderr(&o).contains("stopped by Ctrl-C after"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -163,6 +163,13 @@ fn psql_answers_the_catalog_as_analyze_does_and_describes_the_tables() {
     }
     assert!(s.query("SELECT version()").starts_with("PostgreSQL"));
     assert_eq!(s.query("SHOW standard_conforming_strings"), "on");
+    // A session (a clone of the server's connection) keeps Parquet footers
+    // cached as the engine's own connection does: a per-connection setting
+    // here cost every query a re-read of every footer.
+    assert_eq!(
+        s.query("SELECT value FROM duckdb_settings() WHERE name = 'parquet_metadata_cache'"),
+        "true"
+    );
 }
 
 #[test]
