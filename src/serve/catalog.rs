@@ -55,9 +55,13 @@ fn reads_an_empty_catalog(stmt: &str) -> bool {
                 .next()
                 .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'));
             let before = lower[..at].trim_end();
-            ends && (before.ends_with("from")
-                || before.ends_with(',')
-                || (before.ends_with("join") && !before.ends_with("left join")))
+            // At the statement's top level: a subquery (SQLAlchemy LEFT
+            // JOINs one over pg_inherits) leaves the answer's other rows.
+            let depth = before.matches('(').count() as isize - before.matches(')').count() as isize;
+            ends && depth == 0
+                && (before.ends_with("from")
+                    || before.ends_with(',')
+                    || (before.ends_with("join") && !before.ends_with("left join")))
         })
     })
 }
@@ -260,6 +264,30 @@ CREATE OR REPLACE MACRO obj_description(id, cat) AS NULL::VARCHAR;
 CREATE OR REPLACE MACRO col_description(id, col) AS NULL::VARCHAR;
 CREATE OR REPLACE MACRO shobj_description(id, cat) AS NULL::VARCHAR;
 CREATE OR REPLACE MACRO pg_encoding_to_char(id) AS 'UTF8';
+CREATE TYPE regclass AS VARCHAR;
+CREATE OR REPLACE MACRO pg_get_serial_sequence(t, c) AS NULL::VARCHAR;
+CREATE OR REPLACE MACRO pg_collation_is_visible(id) AS true;
+CREATE OR REPLACE MACRO pg_get_indexdef(id) AS NULL::VARCHAR, (id, col, pretty) AS NULL::VARCHAR;
+CREATE OR REPLACE MACRO json_build_object(k1, v1) AS json_object(k1::VARCHAR, v1),
+  (k1, v1, k2, v2) AS json_object(k1::VARCHAR, v1, k2::VARCHAR, v2),
+  (k1, v1, k2, v2, k3, v3) AS json_object(k1::VARCHAR, v1, k2::VARCHAR, v2, k3::VARCHAR, v3),
+  (k1, v1, k2, v2, k3, v3, k4, v4) AS json_object(k1::VARCHAR, v1, k2::VARCHAR, v2, k3::VARCHAR, v3, k4::VARCHAR, v4),
+  (k1, v1, k2, v2, k3, v3, k4, v4, k5, v5) AS json_object(k1::VARCHAR, v1, k2::VARCHAR, v2, k3::VARCHAR, v3, k4::VARCHAR, v4, k5::VARCHAR, v5),
+  (k1, v1, k2, v2, k3, v3, k4, v4, k5, v5, k6, v6) AS json_object(k1::VARCHAR, v1, k2::VARCHAR, v2, k3::VARCHAR, v3, k4::VARCHAR, v4, k5::VARCHAR, v5, k6::VARCHAR, v6),
+  (k1, v1, k2, v2, k3, v3, k4, v4, k5, v5, k6, v6, k7, v7) AS json_object(k1::VARCHAR, v1, k2::VARCHAR, v2, k3::VARCHAR, v3, k4::VARCHAR, v4, k5::VARCHAR, v5, k6::VARCHAR, v6, k7::VARCHAR, v7),
+  (k1, v1, k2, v2, k3, v3, k4, v4, k5, v5, k6, v6, k7, v7, k8, v8) AS json_object(k1::VARCHAR, v1, k2::VARCHAR, v2, k3::VARCHAR, v3, k4::VARCHAR, v4, k5::VARCHAR, v5, k6::VARCHAR, v6, k7::VARCHAR, v7, k8::VARCHAR, v8);
+CREATE OR REPLACE VIEW olap_pg_opclass AS
+  SELECT 0::BIGINT AS oid, ''::VARCHAR AS opcname, true AS opcdefault, 0::BIGINT AS opcmethod WHERE false;
+CREATE OR REPLACE VIEW olap_pg_index AS
+  SELECT 0::BIGINT AS indexrelid, 0::BIGINT AS indrelid, []::INTEGER[] AS indkey, 0 AS indnkeyatts, 0 AS indnatts,
+         false AS indnullsnotdistinct, false AS indisunique, false AS indisprimary, []::INTEGER[] AS indoption,
+         []::BIGINT[] AS indclass, NULL::VARCHAR AS indexprs, NULL::VARCHAR AS indpred, false AS indisclustered,
+         true AS indisvalid WHERE false;
+CREATE OR REPLACE VIEW olap_pg_collation AS SELECT *, 0::BIGINT AS collnamespace FROM pg_catalog.pg_collation;
+CREATE OR REPLACE VIEW olap_pg_namespace AS SELECT * FROM pg_catalog.pg_namespace;
+CREATE OR REPLACE VIEW olap_pg_sequence AS SELECT * FROM pg_catalog.pg_sequence;
+CREATE OR REPLACE VIEW olap_pg_inherits AS
+  SELECT 0::BIGINT AS inhrelid, 0::BIGINT AS inhparent, 0 AS inhseqno, false AS inhdetachpending WHERE false;
 CREATE OR REPLACE MACRO pg_get_keywords() AS TABLE SELECT keyword_name AS word, 'U' AS catcode, keyword_category AS catdesc FROM duckdb_keywords();
 CREATE OR REPLACE MACRO current_setting(name) AS CASE lower(name) WHEN 'server_version_num' THEN '150000' WHEN 'server_version' THEN '15.0' WHEN 'search_path' THEN 'public' ELSE '' END;
 CREATE OR REPLACE MACRO olap_pg_get_expr(node, rel) AS NULL::VARCHAR, (node, rel, pretty) AS NULL::VARCHAR;
@@ -275,7 +303,8 @@ CREATE OR REPLACE VIEW olap_pg_type AS
                     0::BIGINT AS typcollation, NULL::VARCHAR AS typdefault)
   FROM (SELECT * FROM pg_catalog.pg_type WHERE oid IS NOT NULL
         UNION ALL
-        SELECT * REPLACE (25::BIGINT AS oid, 'text' AS typname) FROM pg_catalog.pg_type WHERE typname = 'varchar');
+        SELECT * REPLACE (25::BIGINT AS oid, 'text' AS typname) FROM pg_catalog.pg_type
+          WHERE typname = 'varchar' AND oid IS NOT NULL);
 CREATE OR REPLACE MACRO to_regtype(name) AS (SELECT min(oid) FROM olap_pg_type WHERE typname = name);
 CREATE OR REPLACE VIEW olap_pg_class AS
   SELECT * REPLACE (CASE WHEN relkind = 'v' AND relname IN ('sales_fact', 'dim_time', 'dim_geography', 'dim_product', 'dim_customer', 'dim_payment') THEN 'r' ELSE relkind END AS relkind),
@@ -286,7 +315,7 @@ CREATE OR REPLACE VIEW olap_pg_class AS
 ";
 
 /// Functions of [`CATALOG_SHIMS`] clients call as `pg_catalog.<name>`.
-const SHIMMED: [&str; 10] = [
+const SHIMMED: [&str; 14] = [
     "pg_get_userbyid",
     "pg_table_is_visible",
     "pg_type_is_visible",
@@ -297,6 +326,10 @@ const SHIMMED: [&str; 10] = [
     "pg_encoding_to_char",
     "current_setting",
     "to_regtype",
+    "pg_get_serial_sequence",
+    "pg_collation_is_visible",
+    "json_build_object",
+    "pg_get_indexdef",
 ];
 
 /// A client's catalog query in the SQL DuckDB takes: PostgreSQL's
@@ -339,6 +372,16 @@ pub fn catalog_sql(sql: &str) -> String {
         ("pg_catalog.pg_class", "olap_pg_class"),
         ("pg_catalog.pg_attribute", "olap_pg_attribute"),
         ("pg_catalog.pg_type", "olap_pg_type"),
+        // SQLAlchemy's reflection: catalogs DuckDB lacks or has without
+        // columns it reads (empty: olap's tables have no indexes), and
+        // names a macro's arguments may carry (DuckDB does not bind
+        // `pg_catalog.t.column` there).
+        ("pg_catalog.pg_opclass", "olap_pg_opclass"),
+        ("pg_catalog.pg_index", "olap_pg_index"),
+        ("pg_catalog.pg_collation", "olap_pg_collation"),
+        ("pg_catalog.pg_namespace", "olap_pg_namespace"),
+        ("pg_catalog.pg_sequence", "olap_pg_sequence"),
+        ("pg_catalog.pg_inherits", "olap_pg_inherits"),
     ] {
         s = replace_name(&s, table, view);
     }
@@ -410,6 +453,20 @@ mod tests {
             }
         );
         assert!(matches!(classify("SHOW DateStyle"), Action::Show { .. }));
+        // pg_inherits read in a LEFT-joined subquery (SQLAlchemy's
+        // reflection): the other rows remain, so DuckDB answers it.
+        assert_eq!(
+            classify(
+                "SELECT c.relname FROM pg_catalog.pg_class c LEFT OUTER JOIN (SELECT inhrelid FROM pg_catalog.pg_inherits JOIN pg_catalog.pg_class p ON true) AS i ON c.oid = i.inhrelid"
+            ),
+            Action::Run
+        );
+        assert_eq!(
+            classify(
+                "SELECT c.oid FROM pg_catalog.pg_class c, pg_catalog.pg_inherits i WHERE c.oid = i.inhparent"
+            ),
+            Action::NoRows
+        );
         assert_eq!(classify("SAVEPOINT \"_pg3_1\""), Action::Tag("SAVEPOINT"));
         assert_eq!(classify("RELEASE \"_pg3_1\""), Action::Tag("RELEASE"));
         assert_eq!(

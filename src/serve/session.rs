@@ -210,6 +210,7 @@ impl Session {
 
     /// Answers `action` (not `Run`).
     fn answer(&self, action: Action, format: &Format) -> PgWireResult<Response> {
+        tracing::debug!("session {} · answered by the server: {action:?}", self.id);
         Ok(match action {
             Action::Run => unreachable!("runs on DuckDB"),
             Action::Tag("BEGIN") => Response::TransactionStart(Tag::new("BEGIN")),
@@ -384,7 +385,12 @@ impl Session {
             }
             Err(e) => {
                 let err = duckdb_error(&e, timed_out.load(Ordering::SeqCst));
-                tracing::debug!("session {} · {ms:.1} ms · error: {e:#}", self.id);
+                tracing::debug!(
+                    "session {} · {ms:.1} ms · error: {} · {}",
+                    self.id,
+                    format!("{e:#}").lines().next().unwrap_or_default(),
+                    sql.split_whitespace().collect::<Vec<_>>().join(" ")
+                );
                 let _ = tx.blocking_send(Msg::Error(err));
             }
         }

@@ -354,8 +354,16 @@ fn storage_targets_hold_at_three_million_rows() {
     let out = stdout(&o);
     let failed = stderr(&o);
     if o.status.code() == Some(1) {
-        assert!(failed.contains("target(s) missed"), "{failed}");
-        assert!(out.contains("NOT met"), "{out}");
+        // Which verdict failed it depends on this machine's speed at the
+        // moment (a storage target, or an SLA when other tests load the
+        // cores): the run must say which, and a missed target is shown.
+        assert!(
+            failed.contains("target(s) missed") || failed.contains("missed the SLA"),
+            "{failed}"
+        );
+        if failed.contains("target(s) missed") {
+            assert!(out.contains("NOT met"), "{out}");
+        }
     } else {
         assert!(o.status.success(), "{failed}");
         assert!(!out.contains("NOT met"), "{out}");

@@ -389,15 +389,17 @@ with psycopg.connect(url, autocommit=True) as c:
 
 /// SQLAlchemy (its PostgreSQL dialect over psycopg): the connect-time
 /// questions (`show transaction isolation level`, `select version()`, a
-/// savepoint and `to_regtype('hstore')` in psycopg's type lookup), the
-/// table list, and a Core query with a bound parameter and a pandas read
-/// through the engine. (Column reflection is not served yet: README.)
+/// savepoint and `to_regtype('hstore')` in psycopg's type lookup), its
+/// reflection (tables, columns with their types, keys, indexes, comments:
+/// the catalog queries cast to `regclass`, call `json_build_object` and
+/// LEFT JOIN `pg_inherits`), and a Core query on a reflected table and a
+/// pandas read through the engine.
 #[test]
 #[cfg_attr(
     not(feature = "serve"),
     ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)"
 )]
-fn sqlalchemy_connects_lists_the_tables_and_queries_them() {
+fn sqlalchemy_reflects_the_tables_and_queries_them() {
     let s = Server::start(&[]);
     let out = psycopg(
         &s,
@@ -407,7 +409,13 @@ e = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
 insp = sa.inspect(e)
 print("tables", ",".join(sorted(insp.get_table_names())))
 print("has", insp.has_table("dim_product"), insp.has_table("no_such_table"))
-geo = sa.Table("dim_geography", sa.MetaData(), sa.Column("geo_key", sa.Integer), sa.Column("region", sa.String))
+cols = {c["name"]: str(c["type"]) for c in insp.get_columns("sales_fact")}
+print("columns", len(cols), cols["transaction_id"], cols["date"], cols["revenue"].split("(")[0])
+print("keys", insp.get_pk_constraint("sales_fact")["constrained_columns"], insp.get_foreign_keys("sales_fact"), insp.get_indexes("sales_fact"), insp.get_table_comment("sales_fact")["text"])
+md = sa.MetaData()
+md.reflect(e)
+print("reflected", ",".join(sorted(md.tables)))
+geo = md.tables["dim_geography"]
 with e.connect() as c:
     n = c.execute(sa.select(sa.func.count()).select_from(geo).where(geo.c.region == sa.bindparam("r")), {"r": "Europe"}).scalar()
     total = c.execute(sa.select(sa.func.count()).select_from(geo)).scalar()
@@ -417,16 +425,17 @@ print("pandas", len(df), list(df.columns), int(df["n"].sum()) == total)
 "#,
     );
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(
-        lines,
-        [
-            "tables dim_customer,dim_geography,dim_payment,dim_product,dim_time,sales_fact",
-            "has True False",
-            "core True",
-            "pandas 5 ['region', 'n'] True",
-        ],
+    let tables = "dim_customer,dim_geography,dim_payment,dim_product,dim_time,sales_fact";
+    assert_eq!(lines[0], format!("tables {tables}"), "{out}");
+    assert_eq!(lines[1], "has True False", "{out}");
+    assert!(
+        lines[2].starts_with("columns ") && lines[2].ends_with(" BIGINT DATE NUMERIC"),
         "{out}"
     );
+    assert_eq!(lines[3], "keys [] [] [] None", "{out}");
+    assert_eq!(lines[4], format!("reflected {tables}"), "{out}");
+    assert_eq!(lines[5], "core True", "{out}");
+    assert_eq!(lines[6], "pandas 5 ['region', 'n'] True", "{out}");
 }
 
 #[test]
