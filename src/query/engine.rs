@@ -18,7 +18,7 @@ use arrow::array::RecordBatch;
 use duckdb::Connection;
 use serde_json::Value;
 
-use super::explain::{any_node, count_operators, explain, strings};
+use super::explain::{any_node, count_operators, explain, name, operators, strings};
 use super::rewrite::{self, Outcome, Stats, guard};
 use super::sql::{query, quote};
 use crate::model::{PartitionKey, Table, sql_type};
@@ -1104,7 +1104,7 @@ fn is_fact_scan(node: &Value) -> bool {
 /// reading the whole table, so the cheap evidence never hides a rewrite it
 /// cannot judge.
 fn fact_rows_read(roots: &[Value], fact_rows: u64) -> u64 {
-    let scans: Vec<u64> = crate::query::explain::operators(roots)
+    let scans: Vec<u64> = operators(roots)
         .into_iter()
         .filter(|n| is_fact_scan(n))
         .map(|n| {
@@ -1197,9 +1197,9 @@ fn choose_from_plan(roots: &[serde_json::Value]) -> FactViewUse {
     // 28.2 s (tests/fuzz-corpus/1m-seed-100274-slow.sql); a comma join with
     // a LEFT JOIN naming the fact (a dependent join, planned as a cross
     // product over a CTE) 27.4 s against 4.3 s (…-300507-slow.sql).
-    let crossed = crate::query::explain::operators(roots).iter().any(|n| {
-        guard::RISKY_JOINS.contains(&n.get("name").and_then(Value::as_str).unwrap_or_default())
-    });
+    let crossed = operators(roots)
+        .iter()
+        .any(|n| guard::RISKY_JOINS.contains(&name(n)));
     let (view, reason) = if crossed {
         (
             FactView::Files,
