@@ -201,6 +201,7 @@ pub fn tour(cfg: &DemoConfig, print: &mut dyn FnMut(&str)) -> Result<PathBuf> {
                 base,
             ])),
             concurrency: Some(4),
+            concurrency_via: crate::bench::studies::Clients::Threads,
             profiles: true,
             report_dir: cfg.report_dir.clone(),
             log: None,

@@ -65,6 +65,8 @@ pub struct BenchConfig {
     pub scaling: Option<Scaling>,
     /// Clients of the concurrency study.
     pub concurrency: Option<usize>,
+    /// Who the study's clients are: threads in process or wire clients.
+    pub concurrency_via: studies::Clients,
     /// Profile one execution of every entry (plans for the HTML report;
     /// the pruning checks always come from one).
     pub profiles: bool,
@@ -402,6 +404,7 @@ pub fn run(ds: &Arc<DataSet>, cfg: &BenchConfig) -> Result<BenchOutcome> {
             engines.get(FileFormat::Parquet)?,
             params,
             n,
+            cfg.concurrency_via,
             rounds.rounds.max(n),
         )?),
         None => None,
@@ -568,6 +571,7 @@ mod tests {
             query: "partition_pruning".into(),
             variant: "partition filter".into(),
             clients,
+            via: studies::Clients::Threads,
             single: s,
             concurrent: s,
             slowdown,

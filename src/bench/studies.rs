@@ -460,11 +460,45 @@ pub fn filtered_sql(params: &Params) -> String {
 
 // ------------------------------------------------------------- concurrency
 
+/// Who asks the concurrency study's queries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Clients {
+    /// Threads of this process, each on its own DuckDB connection.
+    #[default]
+    Threads,
+    /// PostgreSQL wire clients, each its own TCP connection to an
+    /// `olap serve` started for the study (the `serve` feature).
+    Pgwire,
+}
+
+impl Clients {
+    pub const NAMES: [&str; 2] = ["threads", "pgwire"];
+
+    pub fn parse(s: &str) -> Option<Clients> {
+        match s {
+            "threads" => Some(Clients::Threads),
+            "pgwire" => Some(Clients::Pgwire),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Clients::Threads => "threads",
+            Clients::Pgwire => "pgwire",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConcurrencyCase {
     pub query: String,
     pub variant: String,
     pub clients: usize,
+    /// Threads in process or wire clients (results before this field: threads).
+    #[serde(default)]
+    pub via: Clients,
     pub single: Stats,
     /// Latency of each query when `clients` run at once (all batches).
     pub concurrent: Stats,
@@ -485,23 +519,115 @@ pub fn concurrency_study(
     engine: &Engine,
     params: &Params,
     clients: usize,
+    via: Clients,
     rounds: usize,
 ) -> Result<Vec<ConcurrencyCase>> {
     let cases = [
         ("partition_pruning", Some(targets::MAX_CONCURRENT_SLOWDOWN)),
         ("revenue_by_region_year", None),
     ];
+    #[cfg(feature = "serve")]
+    let server = match via {
+        Clients::Pgwire => Some(crate::serve::Background::start(
+            Arc::clone(engine.data_set()),
+            engine.config().threads,
+        )?),
+        Clients::Threads => None,
+    };
+    #[cfg(not(feature = "serve"))]
+    if via == Clients::Pgwire {
+        crate::bail_user!(
+            "--clients pgwire needs the server, which this build leaves out: cargo build --release --features serve"
+        );
+    }
     let pb = progress_bar(cases.len() as u64, "concurrency", false);
     let mut out = Vec::new();
     for (id, target) in cases {
         pb.set_message(id);
-        out.push(concurrency_case(
-            engine, id, 0, params, clients, rounds, target,
-        )?);
+        let case = match via {
+            Clients::Threads => concurrency_case(engine, id, 0, params, clients, rounds, target)?,
+            #[cfg(feature = "serve")]
+            Clients::Pgwire => {
+                let addr = server.as_ref().expect("started above").addr;
+                wire_case(addr, id, 0, params, clients, rounds, target)?
+            }
+            #[cfg(not(feature = "serve"))]
+            Clients::Pgwire => unreachable!("refused above"),
+        };
+        out.push(case);
         pb.inc(1);
     }
     pb.finish_and_clear();
     Ok(out)
+}
+
+/// [`concurrency_case`] with wire clients: one connection asks alone, then
+/// `clients` connections (opened before the clock starts) ask at once,
+/// released together by a barrier, in batches.
+#[cfg(feature = "serve")]
+pub fn wire_case(
+    addr: std::net::SocketAddr,
+    id: &str,
+    vi: usize,
+    params: &Params,
+    clients: usize,
+    rounds: usize,
+    target: Option<f64>,
+) -> Result<ConcurrencyCase> {
+    use crate::query::execute::at_once;
+    use crate::serve::client::Client;
+    use std::time::Instant;
+
+    let spec = find(id).context("query in the catalog")?;
+    let sql = render(spec, vi, params);
+    let mut alone = Client::connect(addr, "olap-bench")?;
+    // Twice untimed: the server decides a rewrite on a question's second
+    // run, as `olap benchmark` does before its timed rounds.
+    let expected = alone.query(&sql)?;
+    alone.query(&sql)?;
+    let single: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let t = Instant::now();
+            alone.query(&sql)?;
+            Ok(t.elapsed().as_secs_f64() * 1e3)
+        })
+        .collect::<Result<_>>()?;
+    drop(alone);
+    let mut conns: Vec<Client> = (0..clients)
+        .map(|_| Client::connect(addr, "olap-bench"))
+        .collect::<Result<_>>()?;
+    let batches = rounds.div_ceil(clients).max(2);
+    let (mut all, mut wall) = (Vec::new(), 0.0);
+    for _ in 0..batches {
+        let (lat, w) = at_once(&mut conns, |c| {
+            let t = Instant::now();
+            let got = c.query(&sql)?;
+            // Rows, not bytes: a float's last digits may differ by the
+            // order of a parallel sum.
+            if got.rows != expected.rows {
+                anyhow::bail!(
+                    "a wire client got {} rows, alone {}",
+                    got.rows,
+                    expected.rows
+                );
+            }
+            Ok(t.elapsed().as_secs_f64() * 1e3)
+        })?;
+        all.extend(lat);
+        wall += w;
+    }
+    Ok(case_of(
+        id,
+        spec,
+        vi,
+        clients,
+        Clients::Pgwire,
+        &single,
+        &all,
+        wall,
+        batches,
+        target,
+    ))
 }
 
 pub fn concurrency_case(
@@ -527,12 +653,40 @@ pub fn concurrency_case(
         all.extend(lat);
         wall += w;
     }
-    let (s, c) = (Stats::of(&single), Stats::of(&all));
+    Ok(case_of(
+        id,
+        spec,
+        vi,
+        clients,
+        Clients::Threads,
+        &single,
+        &all,
+        wall,
+        batches,
+        target,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn case_of(
+    id: &str,
+    spec: &QuerySpec,
+    vi: usize,
+    clients: usize,
+    via: Clients,
+    single: &[f64],
+    all: &[f64],
+    wall: f64,
+    batches: usize,
+    target: Option<f64>,
+) -> ConcurrencyCase {
+    let (s, c) = (Stats::of(single), Stats::of(all));
     let slowdown = c.p50 / s.p50.max(1e-9);
-    Ok(ConcurrencyCase {
+    ConcurrencyCase {
         query: id.to_string(),
         variant: spec.variants[vi].name.to_string(),
         clients,
+        via,
         single_qps: 1e3 / s.mean.max(1e-9),
         concurrent_qps: (batches * clients) as f64 / (wall / 1e3).max(1e-9),
         single: s,
@@ -540,5 +694,5 @@ pub fn concurrency_case(
         slowdown,
         target,
         target_met: target.map(|_| targets::slowdown_met(slowdown)),
-    })
+    }
 }

@@ -11,6 +11,7 @@ use anyhow::Result;
 use super::{EngineArgs, catalog_specs, output_format, suite};
 use crate::bench::run::Rounds;
 use crate::bench::store::{BaselineChoice, DEFAULT_STORE, Store};
+use crate::bench::studies::Clients;
 use crate::bench::{BenchConfig, Scaling, run as bench};
 use crate::error::CheckFailed;
 use crate::pipeline::MAX_ROWS;
@@ -29,6 +30,13 @@ fn parse_sizes(s: &str) -> Result<Sizes, String> {
 
 fn parse_clients(s: &str) -> Result<usize, String> {
     parse_in(s, 2..=256, "concurrency (queries at once)")
+}
+
+/// `--clients threads|pgwire`.
+fn clients() -> impl clap::builder::TypedValueParser<Value = Clients> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Clients::NAMES)
+        .map(|s| Clients::parse(&s).expect("a listed name"))
 }
 
 fn parse_rounds(s: &str) -> Result<usize, String> {
@@ -111,6 +119,11 @@ pub struct Args {
     /// Concurrency study: the same query N at once vs alone.
     #[arg(long, value_parser = parse_clients)]
     pub concurrency: Option<usize>,
+    /// Who asks the concurrency study's queries: threads of this process,
+    /// or PostgreSQL wire clients of an `olap serve` started on a loopback
+    /// port (each its own TCP connection; needs the `serve` feature).
+    #[arg(long, value_parser = clients(), default_value = "threads")]
+    pub clients: Clients,
     /// Where the HTML report (index.html), charts and CSV go (default:
     /// beside --output, else benchmark-results/latest).
     #[arg(long, visible_alias = "report")]
@@ -135,6 +148,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Vec::new()
     };
     specs.extend(user_queries(&args.sql, &args.sql_files)?);
+    if args.clients == Clients::Pgwire && args.concurrency.is_none() {
+        crate::bail_user!("--clients pgwire is for the concurrency study: add --concurrency N");
+    }
+    #[cfg(not(feature = "serve"))]
+    if args.clients == Clients::Pgwire {
+        crate::bail_user!(
+            "--clients pgwire needs the server, which this build leaves out: cargo build --release --features serve"
+        );
+    }
     let params = Params::parse(&args.params)?;
     let engine = args.engine.config();
     // Charts and CSV go beside --output, else to benchmark-results/latest.
@@ -172,6 +194,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             _ => None,
         },
         concurrency: args.concurrency,
+        concurrency_via: args.clients,
         profiles: true,
         report_dir,
     };

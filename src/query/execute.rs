@@ -59,15 +59,27 @@ pub fn concurrent(engine: &Engine, sql: &str, n: usize) -> Result<(Vec<f64>, f64
         })
         .collect::<Result<_>>()?;
     let sql = run.as_str();
-    let barrier = Barrier::new(n + 1);
-    let (latencies, wall) = std::thread::scope(|s| -> Result<(Vec<f64>, f64)> {
-        let handles: Vec<_> = conns
-            .into_iter()
+    let mut conns = conns;
+    at_once(&mut conns, |c| Ok(execute(c, sql)?.latency_ms))
+}
+
+/// Runs `ask` once per client, each on a thread of its own, released
+/// together by a barrier; returns what each returned (its latency, ms) and
+/// the wall time of the whole batch. The in-process threads and the
+/// benchmark's wire clients are timed alike through it.
+pub fn at_once<C: Send>(
+    clients: &mut [C],
+    ask: impl Fn(&mut C) -> Result<f64> + Sync,
+) -> Result<(Vec<f64>, f64)> {
+    let barrier = Barrier::new(clients.len() + 1);
+    std::thread::scope(|s| -> Result<(Vec<f64>, f64)> {
+        let handles: Vec<_> = clients
+            .iter_mut()
             .map(|c| {
-                let barrier = &barrier;
+                let (barrier, ask) = (&barrier, &ask);
                 s.spawn(move || -> Result<f64> {
                     barrier.wait();
-                    Ok(execute(&c, sql)?.latency_ms)
+                    ask(c)
                 })
             })
             .collect();
@@ -78,6 +90,5 @@ pub fn concurrent(engine: &Engine, sql: &str, n: usize) -> Result<(Vec<f64>, f64
             .map(|h| h.join().expect("query thread panicked"))
             .collect();
         Ok((lat?, start.elapsed().as_secs_f64() * 1e3))
-    })?;
-    Ok((latencies, wall))
+    })
 }

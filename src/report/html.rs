@@ -368,7 +368,12 @@ fn studies(o: &BenchOutcome, out: &mut String) -> Result<()> {
             .iter()
             .map(|c| {
                 (
-                    format!("{} x{}", c.query.replace('_', " "), c.clients),
+                    format!(
+                        "{} x{} ({})",
+                        c.query.replace('_', " "),
+                        c.clients,
+                        c.via.name()
+                    ),
                     c.slowdown,
                 )
             })
@@ -382,13 +387,14 @@ fn studies(o: &BenchOutcome, out: &mut String) -> Result<()> {
                 "target < 2x (partition-filtered)",
             )),
         )?));
-        out.push_str("<table><tr><th>query</th><th class=n>clients</th><th class=n>qps alone</th><th class=n>qps together</th></tr>");
+        out.push_str("<table><tr><th>query</th><th class=n>clients</th><th>via</th><th class=n>qps alone</th><th class=n>qps together</th></tr>");
         for c in cases {
             let _ = write!(
                 out,
-                "<tr><td>{}</td><td class=n>{}</td><td class=n>{:.1}</td><td class=n>{:.1}</td></tr>",
+                "<tr><td>{}</td><td class=n>{}</td><td>{}</td><td class=n>{:.1}</td><td class=n>{:.1}</td></tr>",
                 esc(&c.query),
                 c.clients,
+                c.via.name(),
                 c.single_qps,
                 c.concurrent_qps
             );

@@ -17,6 +17,7 @@
 //! read or write another file or change a setting.
 
 pub mod catalog;
+pub mod client;
 pub mod encode;
 pub mod session;
 pub mod sql;
@@ -130,9 +131,8 @@ pub struct Generation {
 }
 
 impl Generation {
-    /// Opens the data set in `data_dir` and the server's database over it.
-    fn open(data_dir: &std::path::Path, cfg: &ServeConfig, number: u64) -> Result<Generation> {
-        let ds = Arc::new(DataSet::open(data_dir)?);
+    /// Opens the server's database over an opened data set.
+    fn over(ds: Arc<DataSet>, cfg: &ServeConfig, number: u64) -> Result<Generation> {
         let engine = Engine::open(
             &ds,
             EngineConfig::new(FileFormat::Parquet, cfg.threads)
@@ -186,7 +186,9 @@ impl Shared {
         if current.data_set().is_current() {
             return;
         }
-        match Generation::open(&self.data_dir, &self.cfg, current.number + 1) {
+        let next = DataSet::open(&self.data_dir)
+            .and_then(|ds| Generation::over(Arc::new(ds), &self.cfg, current.number + 1));
+        match next {
             Ok(next) => {
                 tracing::info!(
                     "olap serve: {} was replaced: serving version {} (was {}); sessions move at their next statement",
@@ -236,20 +238,105 @@ pub fn serve(
     cfg: ServeConfig,
     ready: &mut dyn FnMut(SocketAddr),
 ) -> Result<()> {
+    let ds = Arc::new(DataSet::open(data_dir)?);
+    serve_until(
+        ds,
+        cfg,
+        &mut |addr| {
+            ready(addr);
+            // SIGINT/SIGTERM reach the process's handler (main.rs), which
+            // asks the server to stop.
+            crate::util::set_stops_itself(true);
+        },
+        &crate::util::stop_requested,
+    )
+}
+
+/// A server on a thread of this process, for the benchmark's wire clients:
+/// listening on a loopback port of the system's choosing, stopped (after
+/// its running queries) when dropped.
+pub struct Background {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl Background {
+    pub fn start(ds: Arc<DataSet>, threads: usize) -> Result<Background> {
+        let cfg = ServeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            users: None,
+            tls: None,
+            max_connections: 300,
+            statement_timeout: None,
+            memory_limit: None,
+            threads,
+            shutdown_grace: Duration::from_secs(30),
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("olap-serve".into())
+            .spawn(move || {
+                let ready_tx = tx.clone();
+                let out = serve_until(
+                    ds,
+                    cfg,
+                    &mut |addr| {
+                        let _ = ready_tx.send(Ok(addr));
+                    },
+                    &|| flag.load(Ordering::SeqCst),
+                );
+                if let Err(e) = &out {
+                    let _ = tx.send(Err(format!("{e:#}")));
+                }
+                out
+            })?;
+        let addr = match rx.recv() {
+            Ok(Ok(addr)) => addr,
+            Ok(Err(e)) => anyhow::bail!("starting the benchmark's server: {e}"),
+            Err(_) => anyhow::bail!("the benchmark's server stopped before listening"),
+        };
+        Ok(Background {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Serves until `stop_now()` says so (asked ten times a second).
+fn serve_until(
+    ds: Arc<DataSet>,
+    cfg: ServeConfig,
+    ready: &mut dyn FnMut(SocketAddr),
+    stop_now: &dyn Fn() -> bool,
+) -> Result<()> {
     if cfg.users.is_none() && !cfg.listen.ip().is_loopback() {
         crate::bail_user!(
             "--listen {} is not a loopback address: pass --auth-file so clients must log in",
             cfg.listen
         );
     }
-    let first = Generation::open(data_dir, &cfg, 1)?;
+    let data_dir = ds.dir().to_path_buf();
+    let first = Generation::over(ds, &cfg, 1)?;
     let tls = match &cfg.tls {
         Some((cert, key)) => Some(session::tls_acceptor(cert, key)?),
         None => None,
     };
     let shared = Arc::new(Shared {
         generation: std::sync::RwLock::new(Arc::new(first)),
-        data_dir: data_dir.to_path_buf(),
+        data_dir,
         refreshing: std::sync::Mutex::new(()),
         cfg: cfg.clone(),
         active: AtomicUsize::new(0),
@@ -270,9 +357,6 @@ pub fn serve(
             .map_err(|e| crate::error::UserError::new(format!("--listen {}: {e}", cfg.listen)))?;
         let addr = listener.local_addr()?;
         ready(addr);
-        // SIGINT/SIGTERM reach the process's handler (main.rs), which asks
-        // the server to stop.
-        crate::util::set_stops_itself(true);
         let mut stop = tokio::time::interval(Duration::from_millis(100));
         let mut tasks = tokio::task::JoinSet::new();
         let mut ticks = 0u64;
@@ -288,7 +372,7 @@ pub fn serve(
                     });
                 }
                 _ = stop.tick() => {
-                    if crate::util::stop_requested() {
+                    if stop_now() {
                         break;
                     }
                     // Once a second: has a newer version been published?

@@ -272,6 +272,11 @@ fn bad_benchmark_input() {
         (vec!["--rounds", "0"], "between 1 and 10000"),
         (vec!["--rounds", "-3"], "between 1 and 10000"),
         (vec!["--concurrency", "1"], "between 2 and 256"),
+        (vec!["--clients", "pgwire"], "--concurrency"),
+        (
+            vec!["--concurrency", "2", "--clients", "tcp"],
+            "invalid value 'tcp'",
+        ),
         (vec!["--scaling", "10M"], "at least two sizes"),
         (vec!["--scaling", "10M,abc"], "not a whole number"),
         (vec!["--threshold", "x"], "not a percentage"),

@@ -800,3 +800,129 @@ fn the_readmes_python_block_runs_as_written() {
         );
     }
 }
+
+#[test]
+#[cfg_attr(
+    not(feature = "serve"),
+    ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)"
+)]
+fn psql_and_psycopg_log_in_over_tls() {
+    let t = tempfile::tempdir().unwrap();
+    let (cert, key) = (t.path().join("server.crt"), t.path().join("server.key"));
+    let o = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", "/CN=127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is installed");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let auth = t.path().join("users");
+    std::fs::write(&auth, "ana:s3cret\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let s = Server::start(&[
+        "--auth-file",
+        auth.to_str().unwrap(),
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    // psql with sslmode=verify-ca against the certificate: the session is
+    // encrypted (pg_stat_ssl is PostgreSQL's; \conninfo is psql's own view).
+    let psql = |mode: &str, password: &str| {
+        Command::new("psql")
+            .args(["-X", "-At", "-h", "127.0.0.1", "-p"])
+            .arg(s.port.to_string())
+            .args([
+                "-U",
+                "ana",
+                "-d",
+                "olap",
+                "-c",
+                "SELECT 42",
+                "-c",
+                "\\conninfo",
+            ])
+            .env("PGPASSWORD", password)
+            .env("PGSSLMODE", mode)
+            .env("PGSSLROOTCERT", &cert)
+            .env("PGCONNECT_TIMEOUT", "10")
+            .output()
+            .unwrap()
+    };
+    let o = psql("verify-ca", "s3cret");
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.starts_with("42\n"), "{out}");
+    assert!(out.contains("SSL connection (protocol: TLSv1."), "{out}");
+    // A wrong password over TLS is still refused.
+    assert!(!psql("verify-ca", "wrong").status.success());
+    // psycopg over TLS, typed values as without it.
+    let py = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys, psycopg\n\
+             with psycopg.connect(sys.argv[1]) as c:\n\
+             \x20   print(c.info.pgconn.ssl_in_use, c.execute('SELECT count(*) FROM dim_payment').fetchone()[0])\n",
+        )
+        .arg(format!(
+            "host=127.0.0.1 port={} user=ana password=s3cret dbname=olap sslmode=verify-ca sslrootcert={} connect_timeout=10",
+            s.port,
+            cert.display()
+        ))
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&py.stdout);
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(words.first(), Some(&"True"), "{out}");
+    assert!(
+        words
+            .get(1)
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+            > 0,
+        "{out}"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "serve"),
+    ignore = "the server is the `serve` feature: cargo test --release --features serve (.ci/run does)"
+)]
+fn the_concurrency_study_runs_with_wire_clients() {
+    let store = tempfile::tempdir().unwrap();
+    let o = olap()
+        .args(["benchmark", "partition_pruning", "--data-dir"])
+        .arg(fixture())
+        .args(["--rounds", "2", "--csv-rounds", "1", "--concurrency", "3"])
+        .args(["--clients", "pgwire", "--format", "json", "--threads", "2"])
+        .arg("--report-dir")
+        .arg(store.path().join("report"))
+        .env("OLAP_BENCH_STORE", store.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let cases = v["result"]["studies"]["concurrency"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no concurrency study: {}", stdout(&o)));
+    assert_eq!(cases.len(), 2, "{cases:?}");
+    for c in cases {
+        assert_eq!(c["via"], "pgwire", "{c}");
+        assert_eq!(c["clients"], 3, "{c}");
+        // Two batches of three clients at least, each with a latency.
+        assert!(c["concurrent"]["n"].as_u64().unwrap_or(0) >= 6, "{c}");
+        assert!(c["concurrent_qps"].as_f64().unwrap_or(0.0) > 0.0, "{c}");
+    }
+}
