@@ -11,6 +11,7 @@ mod faults;
 mod fuzz;
 mod generate;
 mod guard;
+mod layout;
 mod properties;
 mod reliability;
 mod remote;
