@@ -14,6 +14,10 @@ catalog through its lazy API and the ad-hoc suite through its SQL context.
 An engine whose answer differs from olap's gets no time, and the difference
 is printed. olap's times are `olap benchmark --suite all` medians (the same
 rounds, in process, warm); the peers' are medians of `--rounds` warm runs.
+The same benchmark times the plain engine (olap's own DuckDB over plain
+`read_parquet` views, `--against-plain`) in alternate rounds: the "plain"
+column, and olap/plain as the median of the per-round ratios with their
+range, the floor olap's own machinery must never go below.
 """
 import argparse, collections, json, os, statistics, subprocess, sys, time
 from decimal import Decimal
@@ -71,11 +75,20 @@ for q in report["queries"]:
 
 
 def olap_bench():
-    """olap's in-process p50s for every question, one `olap benchmark` run."""
+    """olap's in-process p50s for every question, one `olap benchmark` run,
+    with the plain engine (the same DuckDB over plain read_parquet views)
+    timed in alternate rounds: its p50 and olap/plain per round."""
     bench = olap_json("benchmark", "--suite", args.suite, "--rounds", str(args.rounds), "--format", "json",
+                      "--against-plain",
                       "--store", os.path.join(os.path.dirname(os.path.abspath(args.data_dir)), "peers-store"))
-    return {(q["id"], q["variant"]): float(q["stats"]["p50"])
-            for q in bench["result"]["queries"] if q["storage"] == "parquet"}
+    out = {}
+    for q in bench["result"]["queries"]:
+        if q["storage"] != "parquet":
+            continue
+        plain = q.get("plain")
+        ratios = [o / max(p, 1e-3) for o, p in zip(q["samples_ms"], plain["samples_ms"])] if plain else []
+        out[(q["id"], q["variant"])] = (float(q["stats"]["p50"]), plain and float(plain["stats"]["p50"]), ratios)
+    return out
 
 
 def same(got, want):
@@ -241,11 +254,15 @@ if "polars" in engines:
 # --- run -----------------------------------------------------------------------
 results, failures = [], 0
 times = collections.defaultdict(list)   # (id, variant, engine) -> one median per pass
+plain_ratios = collections.defaultdict(list)  # (id, variant) -> olap/plain of every round of every pass
 notes = {}
 for p in range(1 if args.check else max(args.passes, 1)):
     if not args.check:
-        for k, ms in olap_bench().items():
+        for k, (ms, plain_ms, ratios) in olap_bench().items():
             times[(*k, "olap")].append(ms)
+            if plain_ms is not None:
+                times[(*k, "plain")].append(plain_ms)
+                plain_ratios[k].extend(ratios)
     for q in listing:
         for vi, (variant, sql) in enumerate(zip(q["variants"], q["sql"])):
             if "parquet" not in q["storages"] or (q["id"], variant) not in answers:
@@ -270,7 +287,12 @@ for q in listing:
             print(f"skipped {q['id']} [{variant}]: olap has no answer on this data set (it needs CSV)")
             continue
         med = lambda e: round(statistics.median(times[(q["id"], variant, e)]), 1) if times[(q["id"], variant, e)] else None
-        row = {"id": q["id"], "suite": q["suite"], "variant": variant, "olap_ms": med("olap")}
+        row = {"id": q["id"], "suite": q["suite"], "variant": variant, "olap_ms": med("olap"), "plain_ms": med("plain")}
+        rs = sorted(plain_ratios[(q["id"], variant)])
+        if rs:
+            # olap / plain round by round (alternate rounds, same process): median and spread.
+            row["olap_over_plain"] = round(statistics.median(rs), 3)
+            row["olap_over_plain_range"] = [round(rs[0], 3), round(rs[-1], 3)]
         for name in runners:
             key = (q["id"], variant, name)
             row[f"{name}_ms"] = None if key in notes else med(name)
@@ -279,8 +301,11 @@ for q in listing:
         results.append(row)
         print(json.dumps(row, default=str), flush=True)
 
-# --- summary: olap against the fastest peer --------------------------------------
-print(f"\n{'question':44} {'olap':>8} " + " ".join(f"{n:>10}" for n in runners) + f" {'olap/best':>9}")
+# --- summary: olap against the fastest peer and against the plain engine ---------
+# "plain" is olap's own DuckDB over plain read_parquet views (no rewrite, no
+# fact-view choice): not a peer, the floor olap's machinery must not go below.
+print(f"\n{'question':44} {'olap':>8} " + " ".join(f"{n:>10}" for n in runners)
+      + f" {'olap/best':>9} {'plain':>8} {'olap/plain (min…max)':>21}")
 for r in results:
     peers = {n: r.get(f"{n}_ms") for n in runners}
     best = min((v for v in peers.values() if v is not None), default=None)
@@ -288,7 +313,11 @@ for r in results:
     label = r["id"] + ("" if r["variant"] == "default" else f" [{r['variant']}]")
     cells = " ".join(f"{v:>10.1f}" if v is not None else f"{'—':>10}" for v in peers.values())
     olap_cell = f"{r['olap_ms']:>8.1f}" if r["olap_ms"] else f"{'':>8}"
-    print(f"{label[:44]:44} {olap_cell} {cells} {ratio:>8.2f}x" if ratio else f"{label[:44]:44} {olap_cell} {cells}")
+    ratio_cell = f"{ratio:>8.2f}x" if ratio else f"{'':>9}"
+    plain_cell = f"{r['plain_ms']:>8.1f}" if r.get("plain_ms") else f"{'':>8}"
+    vs = (f"{r['olap_over_plain']:.2f}x ({r['olap_over_plain_range'][0]:.2f}…{r['olap_over_plain_range'][1]:.2f})"
+          if "olap_over_plain" in r else "")
+    print(f"{label[:44]:44} {olap_cell} {cells} {ratio_cell} {plain_cell} {vs:>21}")
     for n in runners:
         note = r.get(f"{n}_note", "")
         if note.startswith("different answer"):

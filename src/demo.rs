@@ -205,6 +205,7 @@ pub fn tour(cfg: &DemoConfig, print: &mut dyn FnMut(&str)) -> Result<PathBuf> {
             profiles: true,
             report_dir: cfg.report_dir.clone(),
             log: None,
+            against_plain: false,
         },
     )?;
     let both_studies = |out: &mut Out, text: String, md: String, chart: &str, alt: &str| {

@@ -192,6 +192,7 @@ pub mod tests {
                     result_rows: 1,
                     rewrite: None,
                     fact_view: None,
+                    plain: None,
                 })
                 .collect(),
             studies: serde_json::Value::Null,

@@ -74,6 +74,8 @@ pub struct BenchConfig {
     pub report_dir: PathBuf,
     /// The query log (`--log`); None: the data set's own (or, read-only, the cache's).
     pub log: Option<PathBuf>,
+    /// Time the plain engine beside olap in every round (Parquet).
+    pub against_plain: bool,
 }
 
 /// What a benchmark measured and concluded.
@@ -304,6 +306,10 @@ pub fn run(ds: &Arc<DataSet>, cfg: &BenchConfig) -> Result<BenchOutcome> {
         .filter(|s| plan(s, engine_cfg.storage, &available).is_empty())
         .map(|s| s.id)
         .collect();
+    let plain = cfg
+        .against_plain
+        .then(|| crate::query::plain::connection(ds, engine_cfg.threads))
+        .transpose()?;
     let total: u64 = work.iter().map(|(_, _, st)| executions(*st, rounds)).sum();
     let pb = progress_bar(total, "benchmark", false);
     let mut queries = Vec::new();
@@ -318,6 +324,7 @@ pub fn run(ds: &Arc<DataSet>, cfg: &BenchConfig) -> Result<BenchOutcome> {
             rounds,
             manifest.spec.rows,
             Some(&log),
+            plain.as_ref(),
             &|| pb.inc(1),
         );
         // A user's own SQL that DuckDB refuses is the user's to fix (exit 2).

@@ -125,6 +125,36 @@ pub struct QueryResult {
     /// `query::engine::FactView`), when the data set has one to choose.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fact_view: Option<String>,
+    /// The same SQL on the plain engine, timed in the same rounds
+    /// (`--against-plain`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plain: Option<PlainTimes>,
+}
+
+/// The plain engine beside olap (see `query::plain`): its rounds, run
+/// alternately with olap's, and olap's time over its time round by round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlainTimes {
+    pub samples_ms: Vec<f64>,
+    pub stats: Stats,
+    /// olap / plain per round: its median is the verdict, its min and max
+    /// the spread (a ratio near 1.0 with a wide spread is noise).
+    pub ratios: Stats,
+}
+
+impl PlainTimes {
+    pub fn of(olap_ms: &[f64], plain_ms: Vec<f64>) -> PlainTimes {
+        let ratios: Vec<f64> = olap_ms
+            .iter()
+            .zip(&plain_ms)
+            .map(|(o, p)| o / p.max(1e-3))
+            .collect();
+        PlainTimes {
+            stats: Stats::of(&plain_ms),
+            ratios: Stats::of(&ratios),
+            samples_ms: plain_ms,
+        }
+    }
 }
 
 impl QueryResult {

@@ -2,10 +2,12 @@
 
 use anyhow::Result;
 
-use super::result::{QueryResult, Sla};
+use duckdb::Connection;
+
+use super::result::{PlainTimes, QueryResult, Sla};
 use super::stats::Stats;
 use crate::query::catalog::{Params, QuerySpec, render};
-use crate::query::execute::execute_on;
+use crate::query::execute::{execute, execute_on};
 use crate::query::log::{LogEntry, QueryLog, now};
 use crate::query::run::Engines;
 use crate::storage::FileFormat;
@@ -38,7 +40,10 @@ pub fn plan(
         .collect()
 }
 
-/// Runs variant `vi` of `spec` on `storage`: warm-up, then timed rounds.
+/// Runs variant `vi` of `spec` on `storage`: warm-up, then timed rounds;
+/// with `plain` (Parquet only), the plain engine runs the same SQL in every
+/// round too, first on odd rounds and second on even ones, so neither
+/// always finds the caches the other left.
 #[allow(clippy::too_many_arguments)]
 pub fn time_variant(
     engines: &mut Engines,
@@ -49,6 +54,7 @@ pub fn time_variant(
     rounds: &Rounds,
     rows: u64,
     log: Option<&QueryLog>,
+    plain: Option<&Connection>,
     tick: &dyn Fn(),
 ) -> Result<QueryResult> {
     let threads = engines.config().threads;
@@ -64,7 +70,9 @@ pub fn time_variant(
     } else {
         rounds.warmup
     };
+    let plain = plain.filter(|_| storage == FileFormat::Parquet);
     let mut samples = Vec::with_capacity(n);
+    let mut plain_samples = Vec::with_capacity(n);
     let mut result_rows = 0;
     for i in 0..warm + n {
         if i == warm {
@@ -75,8 +83,17 @@ pub fn time_variant(
             engine.prepare(&sql)?;
             engine.prepare(&sql)?;
         }
+        let plain_first = i % 2 == 1;
+        let mut plain_ms = None;
+        if let (Some(p), true) = (plain, plain_first) {
+            plain_ms = Some(execute(p, &sql)?.latency_ms);
+        }
         let e = execute_on(engine, &sql)?;
+        if let (Some(p), false) = (plain, plain_first) {
+            plain_ms = Some(execute(p, &sql)?.latency_ms);
+        }
         if i >= warm {
+            plain_samples.extend(plain_ms);
             samples.push(e.latency_ms);
             result_rows = e.rows();
             if let Some(log) = log {
@@ -118,7 +135,6 @@ pub fn time_variant(
         id: spec.id.to_string(),
         variant: spec.variants[vi].name.to_string(),
         storage: storage.name().to_string(),
-        samples_ms: samples,
         stats,
         target_p95_ms: target,
         scaled_target_p95_ms: scaled,
@@ -126,6 +142,8 @@ pub fn time_variant(
         result_rows,
         rewrite,
         fact_view,
+        plain: plain.map(|_| PlainTimes::of(&samples, plain_samples)),
+        samples_ms: samples,
     })
 }
 

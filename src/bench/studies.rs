@@ -111,6 +111,7 @@ pub fn storage_study(
             rounds,
             manifest.spec.rows,
             None,
+            None,
             &|| {},
         )?);
         pb.inc(1);

@@ -132,6 +132,11 @@ pub struct Args {
     /// the data set is read-only).
     #[arg(long)]
     pub log: Option<PathBuf>,
+    /// Also time every question on the plain engine (the same DuckDB over
+    /// plain `read_parquet` views, none of olap's machinery), alternating
+    /// with olap round by round, and report olap / plain with its spread.
+    #[arg(long)]
+    pub against_plain: bool,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -197,6 +202,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         concurrency_via: args.clients,
         profiles: true,
         report_dir,
+        against_plain: args.against_plain,
     };
     // The data set, opened once: the rounds and every study read this version.
     let ds = Arc::new(DataSet::open(&args.engine.data_dir)?);

@@ -414,7 +414,7 @@ macro_rules! adhoc {
 /// gets from users. Standard SQL that DuckDB, DataFusion, Polars and chDB
 /// all run (`scripts/peers.py` times and cross-checks them); every ORDER BY
 /// is total, so answers compare row by row.
-pub const ADHOC_SUITE: [QuerySpec; 12] = [
+pub const ADHOC_SUITE: [QuerySpec; 16] = [
     adhoc!(
         "adhoc_category_quarter",
         "Revenue by category and quarter in 2023 (a partition filter, a join)",
@@ -531,6 +531,52 @@ FROM (
     GROUP BY g.region, p.category
 ) r
 ORDER BY region, category_rank, category"
+    ),
+    adhoc!(
+        "adhoc_biggest_spenders",
+        "The 10 customers who spent most, by key (a million groups, no join)",
+        "SELECT customer_key, sum(revenue) AS revenue, count(*) AS line_items
+FROM sales_fact
+GROUP BY customer_key
+ORDER BY revenue DESC, customer_key
+LIMIT 10"
+    ),
+    adhoc!(
+        "adhoc_basket_by_channel",
+        "Average basket per customer channel in 2023 (an aggregate of an aggregate)",
+        "SELECT c.channel, count(*) AS baskets, avg(b.basket) AS avg_basket, avg(b.units) AS avg_units
+FROM (
+    SELECT transaction_id, customer_key, sum(revenue) AS basket, sum(quantity) AS units
+    FROM sales_fact
+    WHERE year = 2023
+    GROUP BY transaction_id, customer_key
+) b
+JOIN dim_customer c ON b.customer_key = c.customer_key
+GROUP BY c.channel
+ORDER BY c.channel"
+    ),
+    adhoc!(
+        "adhoc_region_moving_average",
+        "Each region's monthly revenue with its 3-month moving average (a window over a grouped join)",
+        "WITH monthly AS (
+    SELECT g.region, f.year, f.month, sum(f.revenue) AS revenue
+    FROM sales_fact f JOIN dim_geography g ON f.geo_key = g.geo_key
+    GROUP BY g.region, f.year, f.month
+)
+SELECT region, year, month, revenue,
+       avg(revenue) OVER (PARTITION BY region ORDER BY year, month ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS moving_avg
+FROM monthly
+ORDER BY region, year, month"
+    ),
+    adhoc!(
+        "adhoc_six_weeks_subcategories",
+        "Top 20 subcategories over six weeks of autumn 2023 (a date range, a product attribute)",
+        "SELECT p.subcategory, sum(f.revenue) AS revenue, sum(f.quantity) AS units
+FROM sales_fact f JOIN dim_product p ON f.product_key = p.product_key
+WHERE f.date >= DATE '2023-10-02' AND f.date < DATE '2023-11-13'
+GROUP BY p.subcategory
+ORDER BY revenue DESC, p.subcategory
+LIMIT 20"
     ),
 ];
 

@@ -63,6 +63,48 @@ fn queries_grid(res: &BenchResult, f: OutputFormat) -> Grid {
     g
 }
 
+/// olap beside the plain engine (`--against-plain`): both p50s and olap /
+/// plain per round, its median and spread; `None` when it did not run.
+fn plain_grid(res: &BenchResult, f: OutputFormat) -> Option<Grid> {
+    let rows: Vec<_> = res
+        .queries
+        .iter()
+        .filter_map(|q| q.plain.as_ref().map(|p| (q, p)))
+        .collect();
+    if rows.is_empty() {
+        return None;
+    }
+    let mut g = grid(f);
+    g.set_header(vec![
+        "query",
+        "variant",
+        "olap p50",
+        "plain p50",
+        "olap / plain",
+        "per round (min … max)",
+        "",
+    ]);
+    for (q, p) in rows {
+        let r = &p.ratios;
+        g.add_row(vec![
+            Cell::new(&q.id),
+            Cell::new(&q.variant),
+            right(ms(q.stats.p50)),
+            right(ms(p.stats.p50)),
+            right(format!("{:.2}×", r.p50)),
+            right(format!("{:.2} … {:.2}", r.min, r.max)),
+            // Slower than plain in most rounds, and by more than the spread
+            // of one round to the next could explain.
+            Cell::new(if r.p50 > 1.05 && r.min > 1.0 {
+                "SLOWER"
+            } else {
+                ""
+            }),
+        ]);
+    }
+    Some(g)
+}
+
 /// Outlier warnings and the percentiles left out, under the table.
 fn sample_notes(res: &BenchResult) -> String {
     let mut s = String::new();
@@ -386,6 +428,11 @@ fn table(o: &BenchOutcome) -> String {
     if let Some(rule) = targets::scaling_rule(res.data_set.rows) {
         s.push_str(&format!("{rule}\n"));
     }
+    if let Some(g) = plain_grid(res, f) {
+        s.push_str(&format!(
+            "\nAgainst the plain engine (same DuckDB, plain read_parquet views; alternate rounds)\n{g}\n"
+        ));
+    }
     if !o.comparisons.is_empty() {
         s.push_str(&format!(
             "\nAgainst the baseline\n{}\n",
@@ -421,6 +468,11 @@ fn markdown(o: &BenchOutcome) -> String {
     );
     if let Some(rule) = targets::scaling_rule(res.data_set.rows) {
         s.push_str(&format!("\n{rule}\n"));
+    }
+    if let Some(g) = plain_grid(res, f) {
+        s.push_str(&format!(
+            "\n## Against the plain engine\n\nThe same DuckDB over plain `read_parquet` views, in alternate rounds.\n\n{g}\n"
+        ));
     }
     if !o.comparisons.is_empty() {
         s.push_str(&format!(

@@ -374,3 +374,56 @@ fn storage_targets_hold_at_three_million_rows() {
         assert!(!out.contains("NOT met"), "{out}");
     }
 }
+
+#[test]
+fn against_plain_times_the_plain_engine_in_the_same_rounds() {
+    let o = bench(&[
+        "--suite",
+        "adhoc",
+        "--rounds",
+        "3",
+        "--warmup",
+        "1",
+        "--against-plain",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let queries = v["result"]["queries"].as_array().unwrap();
+    assert_eq!(queries.len(), olap::query::catalog::ADHOC_SUITE.len());
+    for q in queries {
+        let plain = &q["plain"];
+        let samples = plain["samples_ms"].as_array().unwrap();
+        assert_eq!(samples.len(), 3, "{q}");
+        assert!(samples.iter().all(|s| s.as_f64().unwrap() > 0.0), "{q}");
+        // The ratio per round is olap's sample over plain's, in order.
+        let olap: Vec<f64> = q["samples_ms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_f64().unwrap())
+            .collect();
+        let ratios: Vec<f64> = olap
+            .iter()
+            .zip(samples)
+            .map(|(o, p)| o / p.as_f64().unwrap())
+            .collect();
+        let min = ratios.iter().cloned().fold(f64::INFINITY, f64::min);
+        assert!(
+            (plain["ratios"]["min"].as_f64().unwrap() - min).abs() < 1e-9,
+            "{q}"
+        );
+    }
+    // The table shows the comparison; without the flag there is none.
+    let o = bench(&["adhoc_region_q4", "--rounds", "2", "--against-plain"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("Against the plain engine") && text.contains("olap / plain"),
+        "{text}"
+    );
+    let o = bench(&["adhoc_region_q4", "--rounds", "2", "--format", "json"]);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(v["result"]["queries"][0].get("plain").is_none(), "{v}");
+}
