@@ -1003,3 +1003,75 @@ fn rewritten_sql_answers_as_written() {
         "{profiled}"
     );
 }
+
+/// Every operator name of a profile's plan, depth first.
+fn profiled_operators(run: &Value) -> Vec<String> {
+    fn walk(op: &Value, out: &mut Vec<String>) {
+        out.extend(op["name"].as_str().map(String::from));
+        for c in op["children"].as_array().into_iter().flatten() {
+            walk(c, out);
+        }
+    }
+    let mut out = Vec::new();
+    for op in run["profile"]["operators"].as_array().into_iter().flatten() {
+        walk(op, &mut out);
+    }
+    out
+}
+
+#[test]
+fn many_groups_by_a_key_are_indexed_in_a_perfect_hash_table_with_the_same_answer() {
+    // 5,000 customers: keys of 13 bits, more than DuckDB's default 12, and
+    // 60,000 fact rows, more than the 8,192 slots of that table.
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("data");
+    generate(&dir, 60_000, &["--customers", "5000"]);
+    let run = |sql: &str, extra: &[&str]| -> Value {
+        let o = olap()
+            .arg("analyze")
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(["--sql", sql, "--execute", "--profile", "--format", "json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+        v["queries"][0]["runs"][0].clone()
+    };
+    let by_customer = "SELECT customer_key, sum(revenue) AS revenue, count(*) AS n FROM sales_fact \
+                       GROUP BY customer_key ORDER BY revenue DESC, customer_key LIMIT 10";
+    let keyed = run(by_customer, &[]);
+    assert_eq!(keyed["fact_view"], "keyed", "{keyed}");
+    let ops = profiled_operators(&keyed);
+    assert!(ops.iter().any(|o| o == "PERFECT_HASH_GROUP_BY"), "{ops:?}");
+    // The same answer as one plain scan of all files, which hashes.
+    let files = run(by_customer, &["--fact-view", "files"]);
+    assert_eq!(files["fact_view"], "files");
+    assert!(
+        profiled_operators(&files).iter().any(|o| o == "HASH_GROUP_BY"),
+        "{files}"
+    );
+    assert_eq!(result_text(&keyed), result_text(&files));
+    // Every group, not only the top: the whole answer is the same.
+    let all = "SELECT customer_key, sum(revenue) AS revenue, min(date) AS first, count(*) AS n \
+               FROM sales_fact GROUP BY customer_key ORDER BY customer_key";
+    let (k, f) = (run(all, &[]), run(all, &["--fact-view", "files"]));
+    assert_eq!(k["fact_view"], "keyed");
+    assert_eq!(k["result_rows"], f["result_rows"]);
+    assert_eq!(result_text(&k), result_text(&f));
+    // A handful of groups (20 payment types) is as fast hashed: no keyed view.
+    let few = run(
+        "SELECT payment_key, sum(revenue) AS revenue FROM sales_fact GROUP BY payment_key ORDER BY payment_key",
+        &[],
+    );
+    assert_eq!(few["fact_view"], "files", "{few}");
+    // A question that reads fewer rows than the table has slots (one
+    // quarter: ~5,000 rows for 8,192 slots) hashes them.
+    let quarter = run(
+        "SELECT customer_key, sum(revenue) AS revenue FROM sales_fact WHERE year = 2022 AND quarter = 1 \
+         GROUP BY customer_key ORDER BY customer_key",
+        &[],
+    );
+    assert_ne!(quarter["fact_view"], "keyed", "{quarter}");
+}
