@@ -750,7 +750,7 @@ fn adhoc_answers_agree_across_fact_views_and_pruning_is_read_from_the_plan() {
         "--rewrite",
         "off",
     ]));
-    assert_eq!(auto.len(), 12);
+    assert_eq!(auto.len(), olap::query::catalog::ADHOC_SUITE.len());
     let fact_view = |id: &str| auto[id]["fact_view"].as_str().unwrap().to_string();
     assert_eq!(fact_view("adhoc_category_quarter"), "partitions");
     assert_eq!(fact_view("adhoc_region_year"), "partitions");
