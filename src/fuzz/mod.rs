@@ -22,7 +22,7 @@ use arrow::array::RecordBatch;
 use duckdb::Connection;
 use serde::Serialize;
 
-use crate::query::engine::{Engine, EngineConfig, Ran, RewriteMode};
+use crate::query::engine::{Engine, EngineConfig, FactView, Ran, RewriteMode};
 use crate::query::sql::query;
 use crate::storage::FileFormat;
 use crate::storage::dataset::DataSet;
@@ -132,6 +132,9 @@ pub struct FuzzReport {
     pub rewritten_always: u64,
     /// Rewrites abandoned at run time (over budget or failed).
     pub abandoned: u64,
+    /// Questions olap ran on the keyed fact view (the key columns' ranges
+    /// given to DuckDB, a perfect hash table for many groups).
+    pub keyed: u64,
     pub corpus_cases: u64,
     pub seconds: f64,
     /// Stopped by Ctrl-C (or SIGTERM) before its last question: the counts
@@ -407,6 +410,13 @@ fn judge(
             }
             if ran.abandoned.is_some() {
                 report.abandoned += 1;
+            }
+            if ran
+                .prepared
+                .fact_view
+                .is_some_and(|f| matches!(f.view, FactView::Keyed(_)))
+            {
+                report.keyed += 1;
             }
         }
         let rows = compare::rows(&ran.value);

@@ -10,7 +10,7 @@ pub fn render(r: &FuzzReport, format: OutputFormat) -> String {
     }
     let mut g = grid(format);
     g.set_header(vec!["questions", "count"]);
-    let rows: [(&str, u64); 10] = [
+    let rows: [(&str, u64); 11] = [
         ("tried", r.tried),
         ("of them stored failures (corpus)", r.corpus_cases),
         ("equal", r.equal),
@@ -22,6 +22,7 @@ pub fn render(r: &FuzzReport, format: OutputFormat) -> String {
             r.rewritten_always,
         ),
         ("rewrites abandoned at run time", r.abandoned),
+        ("run on the keyed fact view (key ranges given)", r.keyed),
         ("refused by the plain engine (not compared)", r.invalid),
         ("past the plain engine's limit (skipped)", r.plain_too_slow),
     ];

@@ -1049,7 +1049,9 @@ fn many_groups_by_a_key_are_indexed_in_a_perfect_hash_table_with_the_same_answer
     let files = run(by_customer, &["--fact-view", "files"]);
     assert_eq!(files["fact_view"], "files");
     assert!(
-        profiled_operators(&files).iter().any(|o| o == "HASH_GROUP_BY"),
+        profiled_operators(&files)
+            .iter()
+            .any(|o| o == "HASH_GROUP_BY"),
         "{files}"
     );
     assert_eq!(result_text(&keyed), result_text(&files));
