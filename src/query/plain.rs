@@ -15,7 +15,13 @@ use crate::storage::dataset::DataSet;
 /// view does, so both have the same columns.
 pub fn connection(ds: &DataSet, threads: usize) -> Result<Connection> {
     let conn = Connection::open_in_memory()?;
-    conn.execute_batch(&format!("SET threads = {threads};"))?;
+    // Without the one optimizer DuckDB 2.0 gets wrong over a Hive scan
+    // (see `engine::HIVE_SAFE_OPTIMIZERS`): a plain engine that answers
+    // wrongly would fail olap for being right.
+    conn.execute_batch(&format!(
+        "SET threads = {threads}; {}",
+        super::engine::HIVE_SAFE_OPTIMIZERS
+    ))?;
     let root = ds.dir().join("parquet");
     let root = std::path::absolute(&root).unwrap_or(root);
     let root = root.to_string_lossy();

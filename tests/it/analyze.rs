@@ -1077,3 +1077,32 @@ fn many_groups_by_a_key_are_indexed_in_a_perfect_hash_table_with_the_same_answer
     );
     assert_ne!(quarter["fact_view"], "keyed", "{quarter}");
 }
+
+#[test]
+fn a_window_over_a_hive_filtered_aggregate_sums_only_the_rows_kept() {
+    // DuckDB 2.0's window_self_join copies a Hive scan without its filter on
+    // the Hive column; olap turns that optimizer off (engine::HIVE_SAFE_OPTIMIZERS).
+    let sub = "SELECT f.month AS g0, f.geo_key AS g1, sum(f.quantity) AS a0 FROM sales_fact f \
+               WHERE f.year >= 2022 GROUP BY f.month, f.geo_key HAVING count(*) > 1";
+    let windowed = format!(
+        "SELECT g0, min(w0) AS lo, max(w0) AS hi FROM (SELECT *, sum(a0) OVER (PARTITION BY g0) AS w0 \
+         FROM ({sub}) s) x GROUP BY g0 ORDER BY g0"
+    );
+    let summed = format!("SELECT g0, sum(a0) AS total FROM ({sub}) s GROUP BY g0 ORDER BY g0");
+    let rows = |sql: &str, view: &str| {
+        result_text(&analyze(&["--sql", sql, "--fact-view", view])["queries"][0]["runs"][0])
+    };
+    let want = rows(&summed, "partitions");
+    assert_eq!(want.len(), 12, "{want:?}");
+    for view in ["files", "partitions", "auto"] {
+        let got = rows(&windowed, view);
+        let got: Vec<Vec<String>> = got
+            .into_iter()
+            .map(|r| {
+                assert_eq!(r[1], r[2], "{view}: one sum per month");
+                vec![r[0].clone(), r[1].clone()]
+            })
+            .collect();
+        assert_eq!(got, want, "{view}");
+    }
+}
