@@ -86,7 +86,7 @@ def olap_bench():
         if q["storage"] != "parquet":
             continue
         plain = q.get("plain")
-        ratios = [o / max(p, 1e-3) for o, p in zip(q["samples_ms"], plain["samples_ms"])] if plain else []
+        ratios = [float(o) / max(float(p), 1e-3) for o, p in zip(q["samples_ms"], plain["samples_ms"])] if plain else []
         out[(q["id"], q["variant"])] = (float(q["stats"]["p50"]), plain and float(plain["stats"]["p50"]), ratios)
     return out
 
