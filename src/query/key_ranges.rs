@@ -10,7 +10,7 @@
 //! `column_statistics`) and raising the threshold for that one question
 //! lets it index them instead: docs/architecture.md, "Many groups".
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result};
 use arrow::datatypes::DataType;
@@ -69,14 +69,14 @@ impl KeyRanges {
             let reader = SerializedFileReader::new(file)
                 .with_context(|| format!("reading the Parquet footer of {path}"))?;
             let meta = reader.metadata();
-            let mut seen: BTreeMap<&str, bool> = BTreeMap::new();
+            let mut seen: BTreeSet<&str> = BTreeSet::new();
             for rg in meta.row_groups() {
                 for col in rg.columns() {
                     let name = col.column_path().string();
                     let Some(name) = ints.iter().find(|n| **n == name) else {
                         continue;
                     };
-                    seen.insert(name.as_str(), true);
+                    seen.insert(name.as_str());
                     let bounds = col.statistics().and_then(|s| {
                         if s.null_count_opt() != Some(0) {
                             return None;
@@ -103,7 +103,7 @@ impl KeyRanges {
             }
             // A file without a row group of a column says nothing of it.
             for n in &ints {
-                if !seen.contains_key(n.as_str()) && meta.num_row_groups() > 0 {
+                if !seen.contains(n.as_str()) && meta.num_row_groups() > 0 {
                     ranges.insert(n.clone(), None);
                 }
             }

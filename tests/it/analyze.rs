@@ -1004,19 +1004,18 @@ fn rewritten_sql_answers_as_written() {
     );
 }
 
-/// Every operator name of a profile's plan, depth first.
+/// Every operator name of a profile's plan, depth first (the profile's
+/// operators nest as a plan's do: `query::explain` walks both).
 fn profiled_operators(run: &Value) -> Vec<String> {
-    fn walk(op: &Value, out: &mut Vec<String>) {
-        out.extend(op["name"].as_str().map(String::from));
-        for c in op["children"].as_array().into_iter().flatten() {
-            walk(c, out);
-        }
-    }
-    let mut out = Vec::new();
-    for op in run["profile"]["operators"].as_array().into_iter().flatten() {
-        walk(op, &mut out);
-    }
-    out
+    use olap::query::explain::{name, operators};
+    let roots = run["profile"]["operators"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    operators(&roots)
+        .into_iter()
+        .map(|n| name(n).to_string())
+        .collect()
 }
 
 #[test]
