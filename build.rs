@@ -1,6 +1,6 @@
 //! Names the build: which C++ compiler built DuckDB (the `duckdb` crate's
 //! `bundled` sources, compiled by the `cc` crate in the same `cargo` run)
-//! and with which optimisation beyond `-O3` (ThinLTO, PGO). `olap --version`
+//! and with which optimisation beyond `-O3` (ThinLTO, PGO, `-march`). `olap --version`
 //! prints it and benchmark results record it, so a baseline from another
 //! build (other machine code) is not compared by mistake.
 //!
@@ -55,12 +55,24 @@ fn main() {
     } else {
         None
     };
-    let native = has("-march=native").then_some("native");
-    for part in [lto, profile, native].into_iter().flatten() {
+    // The instruction set DuckDB was compiled for (`-march=x86-64-v3`,
+    // `-march=native`): the last one given wins, as in the compiler.
+    let march = flags
+        .split_whitespace()
+        .filter_map(|f| f.strip_prefix("-march="))
+        .next_back()
+        .unwrap_or("");
+    for part in [lto, profile, Some(march).filter(|m| !m.is_empty())]
+        .into_iter()
+        .flatten()
+    {
         name.push('+');
         name.push_str(part);
     }
     println!("cargo:rustc-env=OLAP_BUILD={name}");
+    // main() checks the CPU has what DuckDB's machine code needs before any
+    // of it runs (src/lib.rs, `cpu_supports_build`).
+    println!("cargo:rustc-env=OLAP_CXX_MARCH={march}");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=Cargo.toml");
     println!("cargo:rerun-if-env-changed=CARGO_PROFILE_RELEASE_PACKAGE_LIBDUCKDB_SYS_OPT_LEVEL");

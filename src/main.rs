@@ -17,6 +17,10 @@ fn main() -> ExitCode {
         eprintln!("\nolap: interrupted; nothing was changed");
         std::process::exit(130);
     });
+    if let Err(why) = olap::cpu_supports_build() {
+        let _ = writeln!(std::io::stderr(), "olap: error: {why}");
+        return ExitCode::from(2);
+    }
     let cli = match olap::cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) if !e.use_stderr() => {

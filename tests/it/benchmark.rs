@@ -84,6 +84,16 @@ fn quick_run_writes_a_versioned_result_that_round_trips() {
         version.contains(&format!("({} build)", olap::BUILD)),
         "{version}"
     );
+    // The instruction set DuckDB was compiled for is part of the name
+    // (`gcc-12.2.0+x86-64-v3`): a generic build's baseline is not this one's.
+    if !olap::CXX_MARCH.is_empty() {
+        assert!(
+            olap::BUILD.ends_with(&format!("+{}", olap::CXX_MARCH)),
+            "{} does not name -march={}",
+            olap::BUILD,
+            olap::CXX_MARCH
+        );
+    }
     assert_eq!(v["result"]["settings"]["rewrite"], "auto");
     assert_eq!(v["result"]["settings"]["fact_view"], "auto");
     for q in v["result"]["queries"].as_array().unwrap() {
