@@ -12,6 +12,8 @@
 //! - `OLAP_FAULT_REWRITE_BUDGET_MS=<n>` sets every rewrite's run-time budget,
 //!   and `OLAP_FAULT_REWRITE=fail` makes every rewritten SQL fail, so the
 //!   rewrite guard's fallback runs.
+//! - `OLAP_FAULT_CPU=<feature,...>` makes the start-up CPU check
+//!   (`olap::cpu_supports_build`) see a CPU without those features.
 
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};

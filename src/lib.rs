@@ -24,7 +24,10 @@ pub const CXX_MARCH: &str = env!("OLAP_CXX_MARCH");
 /// use. `Err` names what is missing: DuckDB compiled for x86-64-v3 would
 /// otherwise die of an illegal instruction in the middle of a query.
 pub fn cpu_supports_build() -> Result<(), String> {
-    cpu_supports(CXX_MARCH, cpu_has)
+    // `OLAP_FAULT_CPU=<feature,...>`: a CPU without these (src/fault.rs).
+    let lacking = std::env::var("OLAP_FAULT_CPU").unwrap_or_default();
+    let lacks = |f: &str| lacking.split(',').any(|l| l.trim() == f);
+    cpu_supports(CXX_MARCH, |f| !lacks(f) && cpu_has(f))
 }
 
 /// [`cpu_supports_build`] for any `-march` level and CPU (`has` answers

@@ -3,7 +3,29 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// The CPU check runs before DuckDB's static constructors, not in `main`:
+/// compiled for x86-64-v3, some of them already use AVX instructions. An
+/// `.init_array` entry of the first user priority (101) runs before every
+/// constructor of default priority, which is all of DuckDB's.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[used]
+#[unsafe(link_section = ".init_array.00101")]
+static CHECK_CPU_FIRST: extern "C" fn() = check_cpu_first;
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+extern "C" fn check_cpu_first() {
+    if let Err(why) = olap::cpu_supports_build() {
+        let _ = writeln!(std::io::stderr(), "olap: error: {why}");
+        std::process::exit(2);
+    }
+}
+
 fn main() -> ExitCode {
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    if let Err(why) = olap::cpu_supports_build() {
+        let _ = writeln!(std::io::stderr(), "olap: error: {why}");
+        return ExitCode::from(2);
+    }
     // Ctrl-C (and SIGTERM/SIGHUP): remove the run's temporary directory so an
     // interrupted run leaves nothing behind, then exit like a shell does.
     let _ = ctrlc::set_handler(|| {
@@ -17,10 +39,6 @@ fn main() -> ExitCode {
         eprintln!("\nolap: interrupted; nothing was changed");
         std::process::exit(130);
     });
-    if let Err(why) = olap::cpu_supports_build() {
-        let _ = writeln!(std::io::stderr(), "olap: error: {why}");
-        return ExitCode::from(2);
-    }
     let cli = match olap::cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) if !e.use_stderr() => {

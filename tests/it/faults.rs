@@ -223,3 +223,19 @@ fn a_full_disk_fails_cleanly_and_keeps_the_old_data_set() {
     assert_intact(&dir, &before);
     assert!(leftovers(&mnt).is_empty(), "{:?}", leftovers(&mnt));
 }
+
+/// A CPU older than the instruction set DuckDB was compiled for is refused
+/// with the way out, before any of DuckDB's code (its static constructors
+/// included) could die of an illegal instruction.
+#[test]
+fn a_cpu_without_the_builds_instructions_is_refused_with_how_to_rebuild() {
+    let mut cmd = olap();
+    cmd.env("OLAP_FAULT_CPU", "avx2,bmi2").arg("--version");
+    if olap::CXX_MARCH == "x86-64-v3" {
+        let err = assert_refused(&mut cmd, "a CPU without AVX2", 2, "lacks avx2, bmi2");
+        assert!(err.contains("cargo build --release"), "{err}");
+    } else {
+        // A build for the baseline needs nothing the hook can take away.
+        cmd.assert().success();
+    }
+}
