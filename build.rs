@@ -70,8 +70,8 @@ fn main() {
         name.push_str(part);
     }
     println!("cargo:rustc-env=OLAP_BUILD={name}");
-    // main() checks the CPU has what DuckDB's machine code needs before any
-    // of it runs (src/lib.rs, `cpu_supports_build`).
+    // olap checks the CPU has what DuckDB's machine code needs before any
+    // of it runs (src/main.rs, src/lib.rs `cpu_supports_build`).
     println!("cargo:rustc-env=OLAP_CXX_MARCH={march}");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=Cargo.toml");
