@@ -1,5 +1,5 @@
-//! Names the build: which C++ compiler built DuckDB (the `duckdb` crate's
-//! `bundled` sources, compiled by the `cc` crate in the same `cargo` run)
+//! Names the build: which C++ compiler built DuckDB (the sources bundled
+//! in `libduckdb-sys`, compiled by crates/duckdb-cpp in the same `cargo` run)
 //! and with which optimisation beyond `-O3` (ThinLTO, PGO, `-march`). `olap --version`
 //! prints it and benchmark results record it, so a baseline from another
 //! build (other machine code) is not compared by mistake.
@@ -35,7 +35,7 @@ fn main() {
         .map(compiler_name)
         .unwrap_or_else(|| format!("{program}-unknown"));
     // The optimisation level DuckDB's C++ got: the release profile's
-    // override for libduckdb-sys in Cargo.toml (the `cc` crate turns it into
+    // override for olap-duckdb-cpp in Cargo.toml (the `cc` crate turns it into
     // -O<n>), or the environment's override of it.
     if let Some(level) = duckdb_opt_level() {
         name.push_str(&format!("-O{level}"));
@@ -75,7 +75,7 @@ fn main() {
     println!("cargo:rustc-env=OLAP_CXX_MARCH={march}");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=Cargo.toml");
-    println!("cargo:rerun-if-env-changed=CARGO_PROFILE_RELEASE_PACKAGE_LIBDUCKDB_SYS_OPT_LEVEL");
+    println!("cargo:rerun-if-env-changed=CARGO_PROFILE_RELEASE_PACKAGE_OLAP_DUCKDB_CPP_OPT_LEVEL");
     for var in ["CXX", "CXXFLAGS"] {
         for key in [
             format!("{var}_{target}"),
@@ -90,16 +90,16 @@ fn main() {
     println!("cargo:rerun-if-env-changed=PATH");
 }
 
-/// `opt-level` of `[profile.release.package.libduckdb-sys]`, from the
+/// `opt-level` of `[profile.release.package.olap-duckdb-cpp]`, from the
 /// environment's override or Cargo.toml (`None`: the profile's own, 3).
 fn duckdb_opt_level() -> Option<String> {
-    if let Ok(v) = std::env::var("CARGO_PROFILE_RELEASE_PACKAGE_LIBDUCKDB_SYS_OPT_LEVEL") {
+    if let Ok(v) = std::env::var("CARGO_PROFILE_RELEASE_PACKAGE_OLAP_DUCKDB_CPP_OPT_LEVEL") {
         return Some(v.trim_matches('"').to_string());
     }
     let dir = std::env::var("CARGO_MANIFEST_DIR").ok()?;
     let toml = std::fs::read_to_string(std::path::Path::new(&dir).join("Cargo.toml")).ok()?;
     let section = toml
-        .split("[profile.release.package.libduckdb-sys]")
+        .split("[profile.release.package.olap-duckdb-cpp]")
         .nth(1)?;
     let section = section.split("\n[").next().unwrap_or(section);
     section.lines().find_map(|l| {

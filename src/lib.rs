@@ -84,6 +84,9 @@ pub fn version() -> &'static str {
     &V
 }
 
+// DuckDB's C++ library (crates/duckdb-cpp): linked, no Rust items.
+use olap_duckdb_cpp as _;
+
 pub mod bench;
 pub mod cli;
 pub mod datagen;

@@ -1614,6 +1614,35 @@ mod tests {
         json!({"name": name, "children": children, "extra_info": {}})
     }
 
+    /// crates/duckdb-cpp builds DuckDB itself: the extensions olap needs
+    /// (Parquet, JSON for the rewriter's parser, the core functions) must be
+    /// compiled in and load with downloads and autoloading off.
+    #[test]
+    fn the_extensions_olap_needs_are_compiled_in() {
+        let config = duckdb::Config::default()
+            .with("autoinstall_known_extensions", "false")
+            .unwrap()
+            .with("autoload_known_extensions", "false")
+            .unwrap();
+        let conn = Connection::open_in_memory_with_flags(config).unwrap();
+        for ext in ["core_functions", "parquet", "json"] {
+            conn.execute_batch(&format!("LOAD {ext};")).unwrap();
+            let (loaded, mode): (bool, String) = conn
+                .query_row(
+                    "SELECT loaded, install_mode::VARCHAR FROM duckdb_extensions() WHERE extension_name = ?",
+                    [ext],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            assert!(loaded, "{ext} did not load");
+            assert_eq!(mode, "STATICALLY_LINKED", "{ext}");
+        }
+        let n: i64 = conn
+            .query_row("SELECT json_array_length('[1, 2, 3]')", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 3);
+    }
+
     #[test]
     fn simple_aggregates_have_small_fixed_states() {
         assert!(simple_aggregates("sum(#1), count_star()"));
