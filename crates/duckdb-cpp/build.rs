@@ -1,5 +1,5 @@
 //! Compiles DuckDB's C++ (the sources bundled in the `libduckdb-sys` crate)
-//! for olap, and names the build.
+//! for olap.
 //!
 //! Why not the `libduckdb-sys` crate's own `bundled` build: on the 2-core
 //! machine it was the whole cold build (28-30 of 31-33 minutes), and three
@@ -13,11 +13,13 @@
 //!   reuses them, where a path crate's build would start over, and a changed
 //!   flag recompiles only what it touches.
 //!
-//! The machine code is the same: the same compiler, flags and sources as
-//! the `cc` crate gives `libduckdb-sys` (`-O3` in release, `CXXFLAGS`,
-//! `CXX`), the same defines, the same extensions (core_functions, parquet,
-//! json). `libduckdb-sys` is linked without `bundled`: it declares
-//! `-lduckdb`, and this crate's link directory answers with a linker script
+//! The machine code is the same where questions run: the same compiler,
+//! flags and sources as the `cc` crate gives `libduckdb-sys` (`-O3` in
+//! release, `CXXFLAGS`, `CXX`), the same defines, the same extensions
+//! (core_functions, parquet, json); only the files in `COLD` (the parser,
+//! DDL, settings, the C API's wrappers, ...) are compiled at `-O1`.
+//! `libduckdb-sys` is linked without `bundled`: it declares `-lduckdb`, and
+//! this crate's link directory answers with a linker script
 //! naming the archive, the extension autoloader's object (which nothing
 //! references: it must be linked whole) and libstdc++.
 
@@ -71,7 +73,10 @@ const PCH_HEADERS: &[&str] = &[
 /// DDL and system tables, settings, secrets, the HTTP client, SQL export,
 /// the JSON extension (olap uses it to read a statement's parse tree once
 /// per question), the C API's thin wrappers around the engine, encryption
-/// and the Brotli encoder. Matched as prefixes of the manifest's paths.
+/// and the Brotli encoder; DuckDB's own table storage (its compression,
+/// checkpoints, indexes, inserts and deletes: olap's data is Parquet, read
+/// only), and the VARIANT and GEOMETRY types olap's data has none of.
+/// Matched as prefixes of the manifest's paths.
 const COLD: &[&str] = &[
     "duckdb/ub_src_parser_peg",
     "duckdb/ub_src_parser_parsed_data.cpp",
@@ -99,6 +104,23 @@ const COLD: &[&str] = &[
     "duckdb/third_party/mbedtls/",
     "duckdb/third_party/brotli/enc/",
     "duckdb/third_party/yyjson/",
+    "duckdb/ub_src_storage_compression",
+    "duckdb/ub_src_storage_checkpoint.cpp",
+    "duckdb/ub_src_storage_serialization.cpp",
+    "duckdb/ub_src_storage_metadata.cpp",
+    "duckdb/ub_src_storage_table_variant.cpp",
+    "duckdb/ub_src_execution_operator_persistent.cpp",
+    "duckdb/ub_src_execution_index",
+    "duckdb/ub_src_common_adbc_nanoarrow.cpp",
+    "duckdb/ub_src_common_types_variant.cpp",
+    "duckdb/ub_src_function_cast_variant.cpp",
+    "duckdb/ub_src_function_scalar_variant.cpp",
+    "duckdb/ub_extension_parquet_writer_variant.cpp",
+    "duckdb/extension/parquet/reader/variant/",
+    "duckdb/extension/parquet/parquet_geometry.cpp",
+    "duckdb/extension/core_functions/aggregate/variant/",
+    "duckdb/src/function/variant/",
+    "duckdb/src/function/scalar/geometry/",
 ];
 
 fn main() {
@@ -138,7 +160,10 @@ fn run() -> Result<(), String> {
         .collect();
     args.extend(["-std=c++17".to_string(), "-w".to_string()]);
     for ext in EXTENSIONS {
-        args.push(format!("-DDUCKDB_EXTENSION_{}_LINKED=1", ext.to_uppercase()));
+        args.push(format!(
+            "-DDUCKDB_EXTENSION_{}_LINKED=1",
+            ext.to_uppercase()
+        ));
     }
     args.push("-DDUCKDB_EXTENSION_AUTOINSTALL_DEFAULT=1".into());
     args.push("-DDUCKDB_EXTENSION_AUTOLOAD_DEFAULT=1".into());
@@ -155,11 +180,17 @@ fn run() -> Result<(), String> {
         tool.path().as_os_str().as_encoded_bytes(),
         version.as_bytes(),
         args.join("\n").as_bytes(),
+        profile_stamp(&args).as_bytes(),
     ]);
 
     // GCC only: Clang looks for its own precompiled format under another name.
     let pch = if tool.is_like_gnu() && !tool.is_like_clang() {
-        Some(precompile_header(&tool, &args, &cache.join("pch"), base_key)?)
+        Some(precompile_header(
+            &tool,
+            &args,
+            &cache.join("pch"),
+            base_key,
+        )?)
     } else {
         None
     };
@@ -167,7 +198,9 @@ fn run() -> Result<(), String> {
         .iter()
         .filter(|f| f.as_str() != AUTOREGISTER)
         .map(|rel| {
-            let pch = pch.as_ref().filter(|_| !rel.starts_with("duckdb/third_party/"));
+            let pch = pch
+                .as_ref()
+                .filter(|_| !rel.starts_with("duckdb/third_party/"));
             let mut extra = Vec::new();
             if let Some(pch) = pch {
                 extra.extend(["-include".to_string(), pch.header.display().to_string()]);
@@ -204,12 +237,15 @@ fn run() -> Result<(), String> {
     let autoregister_key = fnv(&[&base_key.to_le_bytes(), AUTOREGISTER.as_bytes()]);
     jobs.push(Job {
         source: wrapper,
-        object: cache.join("obj").join(format!("{}.o", hex(autoregister_key))),
+        object: cache
+            .join("obj")
+            .join(format!("{}.o", hex(autoregister_key))),
         extra: Vec::new(),
         cost: 1,
         rel: AUTOREGISTER.to_string(),
     });
-    fs::create_dir_all(cache.join("obj")).map_err(|e| format!("creating {}: {e}", cache.display()))?;
+    fs::create_dir_all(cache.join("obj"))
+        .map_err(|e| format!("creating {}: {e}", cache.display()))?;
     compile_all(&tool, &args, &mut jobs, &out_dir)?;
 
     let objects: Vec<&Path> = jobs
@@ -248,8 +284,16 @@ struct Pch {
 }
 
 /// The precompiled header, built once per compiler, flags and sources.
-fn precompile_header(tool: &cc::Tool, args: &[String], dir: &Path, base_key: u64) -> Result<Pch, String> {
-    let text: String = PCH_HEADERS.iter().map(|h| format!("#include \"{h}\"\n")).collect();
+fn precompile_header(
+    tool: &cc::Tool,
+    args: &[String],
+    dir: &Path,
+    base_key: u64,
+) -> Result<Pch, String> {
+    let text: String = PCH_HEADERS
+        .iter()
+        .map(|h| format!("#include \"{h}\"\n"))
+        .collect();
     let key = hex(fnv(&[&base_key.to_le_bytes(), text.as_bytes()]));
     let dir = dir.join(&key);
     let header = dir.join("olap_duckdb_pch.hpp");
@@ -275,14 +319,22 @@ fn precompile_header(tool: &cc::Tool, args: &[String], dir: &Path, base_key: u64
             ));
         }
         fs::rename(&tmp, &gch).map_err(|e| format!("moving {}: {e}", gch.display()))?;
-        println!("precompiled header: {:.1} s", started.elapsed().as_secs_f64());
+        println!(
+            "precompiled header: {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
     }
     Ok(Pch { header, key })
 }
 
 /// Compiles what the cache lacks on `OLAP_DUCKDB_JOBS` (else Cargo's
 /// `NUM_JOBS`) threads, the longest first; records each file's seconds.
-fn compile_all(tool: &cc::Tool, args: &[String], jobs: &mut [Job], out_dir: &Path) -> Result<(), String> {
+fn compile_all(
+    tool: &cc::Tool,
+    args: &[String],
+    jobs: &mut [Job],
+    out_dir: &Path,
+) -> Result<(), String> {
     jobs.sort_by(|a, b| b.cost.cmp(&a.cost).then(a.rel.cmp(&b.rel)));
     let todo: Vec<&Job> = jobs.iter().filter(|j| !j.object.exists()).collect();
     let threads = env::var("OLAP_DUCKDB_JOBS")
@@ -304,7 +356,10 @@ fn compile_all(tool: &cc::Tool, args: &[String], jobs: &mut [Job], out_dir: &Pat
                     let Some(job) = todo.get(i) else { break };
                     let t = Instant::now();
                     match compile(tool, args, job) {
-                        Ok(()) => times.lock().unwrap().push((t.elapsed().as_secs_f64(), job.rel.clone())),
+                        Ok(()) => times
+                            .lock()
+                            .unwrap()
+                            .push((t.elapsed().as_secs_f64(), job.rel.clone())),
                         Err(e) => {
                             failed.store(true, Ordering::Relaxed);
                             first_error.lock().unwrap().get_or_insert(e);
@@ -335,9 +390,10 @@ fn compile_all(tool: &cc::Tool, args: &[String], jobs: &mut [Job], out_dir: &Pat
 }
 
 fn compile(tool: &cc::Tool, args: &[String], job: &Job) -> Result<(), String> {
-    let tmp = job
-        .object
-        .with_extension(format!("o.{}.{:?}", std::process::id(), std::thread::current().id()).replace(['(', ')'], ""));
+    let tmp = job.object.with_extension(
+        format!("o.{}.{:?}", std::process::id(), std::thread::current().id())
+            .replace(['(', ')'], ""),
+    );
     let out = tool
         .to_command()
         .args(args.iter().skip(tool.args().len()))
@@ -363,7 +419,12 @@ fn compile(tool: &cc::Tool, args: &[String], job: &Job) -> Result<(), String> {
 /// `libduckdb.so`: a linker script (as glibc's `libc.so` is) that `-lduckdb`
 /// finds first, so the archive, the object and libstdc++ come in that
 /// order at the spot `libduckdb-sys` links at.
-fn archive_all(build: &cc::Build, objects: &[&Path], autoregister: &Path, lib_dir: &Path) -> Result<(), String> {
+fn archive_all(
+    build: &cc::Build,
+    objects: &[&Path],
+    autoregister: &Path,
+    lib_dir: &Path,
+) -> Result<(), String> {
     let parent = lib_dir.parent().expect("lib dir has a parent");
     fs::create_dir_all(parent).map_err(|e| format!("creating {}: {e}", parent.display()))?;
     let staging = parent.join(format!(".staging-{}", std::process::id()));
@@ -371,8 +432,11 @@ fn archive_all(build: &cc::Build, objects: &[&Path], autoregister: &Path, lib_di
     fs::create_dir_all(&staging).map_err(|e| format!("creating {}: {e}", staging.display()))?;
     let archive = staging.join("libduckdb_olap.a");
     let object = staging.join("static_extension_autoregister.o");
-    fs::copy(autoregister, &object).map_err(|e| format!("copying {}: {e}", autoregister.display()))?;
-    let mut ar = build.try_get_archiver().map_err(|e| format!("no archiver: {e}"))?;
+    fs::copy(autoregister, &object)
+        .map_err(|e| format!("copying {}: {e}", autoregister.display()))?;
+    let mut ar = build
+        .try_get_archiver()
+        .map_err(|e| format!("no archiver: {e}"))?;
     let out = ar
         .arg("crs")
         .arg(&archive)
@@ -380,7 +444,10 @@ fn archive_all(build: &cc::Build, objects: &[&Path], autoregister: &Path, lib_di
         .output()
         .map_err(|e| format!("running the archiver: {e}"))?;
     if !out.status.success() {
-        return Err(format!("archiving DuckDB failed:\n{}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "archiving DuckDB failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     let final_archive = lib_dir.join("libduckdb_olap.a");
     let final_object = lib_dir.join("static_extension_autoregister.o");
@@ -392,7 +459,8 @@ fn archive_all(build: &cc::Build, objects: &[&Path], autoregister: &Path, lib_di
         final_object.display(),
         final_archive.display()
     );
-    fs::write(staging.join("libduckdb.so"), script).map_err(|e| format!("writing the linker script: {e}"))?;
+    fs::write(staging.join("libduckdb.so"), script)
+        .map_err(|e| format!("writing the linker script: {e}"))?;
     match fs::rename(&staging, lib_dir) {
         Ok(()) => Ok(()),
         // Another build published the same library first.
@@ -410,7 +478,10 @@ fn archive_all(build: &cc::Build, objects: &[&Path], autoregister: &Path, lib_di
 fn cost(root: &Path, rel: &str) -> u64 {
     let size = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     let path = root.join(rel);
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     if name.starts_with("ub_") {
         let text = fs::read_to_string(&path).unwrap_or_default();
         let dir = path.parent().unwrap_or(root);
@@ -422,7 +493,11 @@ fn cost(root: &Path, rel: &str) -> u64 {
             .sum();
     }
     let bytes = size(&path) + 20_000;
-    if rel.starts_with("duckdb/third_party/") { bytes / 3 } else { bytes }
+    if rel.starts_with("duckdb/third_party/") {
+        bytes / 3
+    } else {
+        bytes
+    }
 }
 
 /// The `libduckdb-sys` crate's tarball: in Cargo's registry, else wherever
@@ -444,9 +519,16 @@ fn find_tarball() -> Result<PathBuf, String> {
         }
     }
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default()).join("Cargo.toml");
+    let manifest =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default()).join("Cargo.toml");
     let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--offline", "--manifest-path"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--offline",
+            "--manifest-path",
+        ])
         .arg(&manifest)
         .output()
         .map_err(|e| format!("running cargo metadata: {e}"))?;
@@ -544,15 +626,49 @@ fn compiler_version(tool: &cc::Tool) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// A profile-guided build's profile changes the objects without changing
+/// the command line: its files' sizes and times join the key.
+fn profile_stamp(args: &[String]) -> String {
+    let mut lines = Vec::new();
+    for path in args.iter().filter_map(|a| a.strip_prefix("-fprofile-use=")) {
+        println!("cargo:rerun-if-changed={path}");
+        let mut files = vec![PathBuf::from(path)];
+        while let Some(p) = files.pop() {
+            match fs::metadata(&p) {
+                Ok(m) if m.is_dir() => {
+                    files.extend(
+                        fs::read_dir(&p)
+                            .into_iter()
+                            .flatten()
+                            .flatten()
+                            .map(|e| e.path()),
+                    );
+                }
+                Ok(m) => {
+                    let modified = m
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+                    lines.push(format!("{} {} {:?}", p.display(), m.len(), modified));
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    lines.sort();
+    lines.join("\n")
+}
+
 /// The target directory, so every profile and clone sharing it shares the
 /// cache: OUT_DIR is `<target>[/<triple>]/<profile>/build/<package>-<hash>/out`.
 fn target_dir(out_dir: &Path) -> PathBuf {
     let above_profile = out_dir.ancestors().nth(4).unwrap_or(out_dir);
     let triple = env::var("TARGET").unwrap_or_default();
     match above_profile.file_name() {
-        Some(name) if !triple.is_empty() && name == triple.as_str() => {
-            above_profile.parent().unwrap_or(above_profile).to_path_buf()
-        }
+        Some(name) if !triple.is_empty() && name == triple.as_str() => above_profile
+            .parent()
+            .unwrap_or(above_profile)
+            .to_path_buf(),
         _ => above_profile.to_path_buf(),
     }
 }
@@ -560,7 +676,8 @@ fn target_dir(out_dir: &Path) -> PathBuf {
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     let mut f = fs::File::create(&tmp).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
-    f.write_all(bytes).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
+    f.write_all(bytes)
+        .map_err(|e| format!("writing {}: {e}", tmp.display()))?;
     drop(f);
     fs::rename(&tmp, path).map_err(|e| format!("writing {}: {e}", path.display()))
 }
@@ -603,7 +720,10 @@ mod json {
     }
 
     pub fn parse(text: &str) -> Result<Value, String> {
-        let mut p = Parser { bytes: text.as_bytes(), at: 0 };
+        let mut p = Parser {
+            bytes: text.as_bytes(),
+            at: 0,
+        };
         let v = p.value()?;
         p.ws();
         if p.at != p.bytes.len() {
