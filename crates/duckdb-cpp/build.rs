@@ -73,9 +73,9 @@ const PCH_HEADERS: &[&str] = &[
 /// DDL and system tables, settings, secrets, the HTTP client, SQL export,
 /// the JSON extension (olap uses it to read a statement's parse tree once
 /// per question), the C API's thin wrappers around the engine, encryption
-/// and the Brotli encoder; DuckDB's own table storage (its compression,
-/// checkpoints, indexes, inserts and deletes: olap's data is Parquet, read
-/// only), and the VARIANT and GEOMETRY types olap's data has none of.
+/// and the Brotli encoder; DuckDB's indexes (ART: olap creates none), and
+/// the VARIANT and GEOMETRY types olap's data has none of. DuckDB's own
+/// table storage stays at `-O3`: `--load` scans native tables.
 /// Matched as prefixes of the manifest's paths.
 const COLD: &[&str] = &[
     "duckdb/ub_src_parser_peg",
@@ -104,12 +104,6 @@ const COLD: &[&str] = &[
     "duckdb/third_party/mbedtls/",
     "duckdb/third_party/brotli/enc/",
     "duckdb/third_party/yyjson/",
-    "duckdb/ub_src_storage_compression",
-    "duckdb/ub_src_storage_checkpoint.cpp",
-    "duckdb/ub_src_storage_serialization.cpp",
-    "duckdb/ub_src_storage_metadata.cpp",
-    "duckdb/ub_src_storage_table_variant.cpp",
-    "duckdb/ub_src_execution_operator_persistent.cpp",
     "duckdb/ub_src_execution_index",
     "duckdb/ub_src_common_adbc_nanoarrow.cpp",
     "duckdb/ub_src_common_types_variant.cpp",
