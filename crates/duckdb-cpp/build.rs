@@ -131,7 +131,13 @@ fn main() {
 
 fn run() -> Result<(), String> {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").ok_or("OUT_DIR is not set")?);
-    let cache = target_dir(&out_dir).join("duckdb-cpp");
+    // Its real path: the keys hold the include paths, and a target
+    // directory reached through a symlink (`target` -> ~/.cache/...) must
+    // find the objects built through another way to it.
+    let target = target_dir(&out_dir);
+    let cache = fs::canonicalize(&target)
+        .unwrap_or(target)
+        .join("duckdb-cpp");
     let tarball = find_tarball()?;
     let archive = fs::read(&tarball).map_err(|e| format!("reading {}: {e}", tarball.display()))?;
     let src_key = hex(fnv(&[&archive]));
