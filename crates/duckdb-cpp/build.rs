@@ -253,7 +253,12 @@ fn run() -> Result<(), String> {
         .filter(|j| j.rel != AUTOREGISTER)
         .map(|j| j.object.as_path())
         .collect();
-    let autoregister = &jobs.last().expect("the autoloader job").object;
+    // By name: compile_all reorders the jobs, longest first.
+    let autoregister = &jobs
+        .iter()
+        .find(|j| j.rel == AUTOREGISTER)
+        .expect("the autoloader job")
+        .object;
     let lib_key = fnv(&[
         &base_key.to_le_bytes(),
         jobs.iter()
