@@ -975,8 +975,14 @@ impl EngineCore {
                     perfect_on_partitions(conn, files, current, explain_sql, &plan)?.unwrap_or(c)
                 }
             }
-            None if c.reason == AGGREGATED_FIRST && filters_date(&plan) => {
-                date_proved_on_partitions(conn, files, current, explain_sql)?.unwrap_or(c)
+            None if c.reason == AGGREGATED_FIRST => {
+                match self.split_on_partitions(conn, files, current, explain_sql, &plan, stats)? {
+                    Some(split) => split,
+                    None if filters_date(&plan) => {
+                        date_proved_on_partitions(conn, files, current, explain_sql)?.unwrap_or(c)
+                    }
+                    None => c,
+                }
             }
             _ => c,
         };
@@ -988,6 +994,85 @@ impl EngineCore {
         };
         tracing::debug!("fact view: {} ({})", c.view.describe(), c.reason);
         Ok((Some(c), Some(plan)))
+    }
+
+    /// The keyed scan of all files and the ranges it states, built (every
+    /// fact footer read) the first time a question asks; `None` when no
+    /// column has a range to state.
+    fn keyed_scan<'a>(&self, scans: &'a FactScans) -> Option<&'a (String, KeyRanges)> {
+        scans
+            .keyed
+            .get_or_init(|| {
+                let built = KeyRanges::read(&self.ds).and_then(|ranges| {
+                    ranges
+                        .map(|r| {
+                            let extra = format!(", {}", r.option());
+                            let scan = scan_sql_with(
+                                &self.ds,
+                                Table::SalesFact,
+                                FileFormat::Parquet,
+                                FactView::Files,
+                                &extra,
+                            )?;
+                            Ok((scan, r))
+                        })
+                        .transpose()
+                });
+                built.unwrap_or_else(|e| {
+                    tracing::debug!("no keyed fact view: {e:#}");
+                    None
+                })
+            })
+            .as_ref()
+    }
+
+    /// The one-scan-per-partition view for a question that aggregates the
+    /// fact first by a key each partition holds a range of its own of
+    /// (`transaction_id`, numbered in date order; see
+    /// `KeyRanges::split`), into many groups: no group spans two
+    /// partitions, so each partition's scan fills hash tables of its own
+    /// groups only, a fraction of the size. Measured at 10M and 100M rows,
+    /// 2 threads, both views forced: the basket per channel (a year's
+    /// transactions, then grouped again) 233 against 334 ms and 1,867
+    /// against 2,690 ms; the top 10 transactions of all years 350 against
+    /// 654 ms and 4,493 against 5,111 ms. `customer_key` (every partition
+    /// holds most customers) is no such key: the top customers ran 1.05-1.19×
+    /// slower over the partitions.
+    fn split_on_partitions(
+        &self,
+        conn: &Connection,
+        scans: &FactScans,
+        current: &mut FactView,
+        sql: &str,
+        files_plan: &[Value],
+        stats: &Stats,
+    ) -> Result<Option<FactViewUse>> {
+        if self.config.storage != FileFormat::Parquet {
+            return Ok(None);
+        }
+        let Some((_, ranges)) = self.keyed_scan(scans) else {
+            return Ok(None);
+        };
+        // No more groups than the rows read.
+        let read = fact_rows_read(files_plan, self.manifest().spec.rows);
+        let split = hash_group_columns(files_plan).iter().any(|groups| {
+            let most = groups
+                .iter()
+                .fold(1u64, |n, g| n.saturating_mul(stats.cardinality(g)));
+            groups.iter().any(|g| ranges.is_split(g)) && most.min(read) >= SPLIT_GROUPS
+        });
+        if !split {
+            return Ok(None);
+        }
+        // A plan that materializes the fact rows (a CTE) copies the
+        // union's streams before any table: see `perfect_on_partitions`.
+        let Some(plan) = plan_on_partitions(conn, scans, current, sql)? else {
+            return Ok(None);
+        };
+        Ok((count_operators(&plan, "CTE") == 0).then_some(FactViewUse {
+            view: FactView::Partitions,
+            reason: "the fact table is aggregated by a key each partition holds a range of its own of, so each partition's scan fills smaller hash tables",
+        }))
     }
 
     /// The keyed view for a question that aggregates the whole fact table
@@ -1009,28 +1094,7 @@ impl EngineCore {
         if groups.is_empty() || self.config.storage != FileFormat::Parquet {
             return Ok(None);
         }
-        let keyed = scans.keyed.get_or_init(|| {
-            let built = KeyRanges::read(&self.ds).and_then(|ranges| {
-                ranges
-                    .map(|r| {
-                        let extra = format!(", {}", r.option());
-                        let scan = scan_sql_with(
-                            &self.ds,
-                            Table::SalesFact,
-                            FileFormat::Parquet,
-                            FactView::Files,
-                            &extra,
-                        )?;
-                        Ok((scan, r))
-                    })
-                    .transpose()
-            });
-            built.unwrap_or_else(|e| {
-                tracing::debug!("no keyed fact view: {e:#}");
-                None
-            })
-        });
-        let Some((_, ranges)) = keyed else {
+        let Some((_, ranges)) = self.keyed_scan(scans) else {
             return Ok(None);
         };
         let bits = groups
@@ -1525,11 +1589,14 @@ fn simple_aggregates(list: &str) -> bool {
 /// values) an aggregate by a partition key runs faster over the partitions:
 /// each partition holds a share of the groups (a quarter's months), so the
 /// hash tables being filled are smaller. Measured with both views forced
-/// (10M, 40M and 100M rows, 2 threads): `moving_average` (180K groups)
-/// 0.84-0.89×, `category_by_quarter` (54K) 0.95-0.96×, `yoy_growth` (40K)
-/// 0.93× at 40M and 100M and 1.01× at 10M, while `revenue_by_region_year`
-/// (15K) was 1.02-1.05× and stays on one scan.
-const SPLIT_GROUPS: u64 = 1 << 15;
+/// (10M and 100M rows, 2 threads, the crates/duckdb-cpp build):
+/// `moving_average` (180K groups) 0.94× at 10M and 0.95× at 100M, where
+/// `yoy_growth` (40K) ran 1.11× and 1.01×, `product_rankings` 1.12× and
+/// 1.03×, `category_by_quarter` (54K) 0.99× and 0.98× (an earlier build,
+/// threshold 2^15, had them at 0.93-0.96× at 40M and 100M). Also the
+/// least for a key each partition holds its own range of (see
+/// `EngineCore::split_on_partitions`).
+const SPLIT_GROUPS: u64 = 1 << 17;
 
 /// The most groups (by [`Stats::cardinality`]) of a plan's HASH_GROUP_BYs
 /// that group by a partition key (year, quarter, month); `None` when none

@@ -19,7 +19,7 @@ use parquet::file::statistics::Statistics;
 
 use crate::model::Table;
 use crate::storage::FileFormat;
-use crate::storage::dataset::DataSet;
+use crate::storage::dataset::{DataSet, HiveKeys};
 
 /// One integer column's bounds over every fact file, with no NULLs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +43,11 @@ impl Range {
 #[derive(Debug, Clone)]
 pub struct KeyRanges {
     pub ranges: BTreeMap<String, Range>,
+    /// The columns each Hive partition holds a range of its own of (no
+    /// two partitions' ranges overlap: `transaction_id`, numbered in date
+    /// order), so grouping by one never puts two partitions' rows in one
+    /// group.
+    pub split: BTreeSet<String>,
 }
 
 impl KeyRanges {
@@ -64,7 +69,8 @@ impl KeyRanges {
             .map(|f| f.name().clone())
             .collect();
         let mut ranges: BTreeMap<String, Option<Range>> = BTreeMap::new();
-        for (path, _) in ds.files(Table::SalesFact, FileFormat::Parquet)? {
+        let mut by_part: BTreeMap<String, BTreeMap<&HiveKeys, Option<Range>>> = BTreeMap::new();
+        for (path, hive) in ds.files(Table::SalesFact, FileFormat::Parquet)? {
             let file = std::fs::File::open(path).with_context(|| format!("opening {path}"))?;
             let reader = SerializedFileReader::new(file)
                 .with_context(|| format!("reading the Parquet footer of {path}"))?;
@@ -89,30 +95,40 @@ impl KeyRanges {
                             _ => None,
                         }
                     });
-                    let entry = ranges
-                        .entry(name.clone())
-                        .or_insert(bounds.map(|(min, max)| Range { min, max }));
-                    *entry = match (*entry, bounds) {
-                        (Some(r), Some((min, max))) => Some(Range {
-                            min: r.min.min(min),
-                            max: r.max.max(max),
-                        }),
-                        _ => None,
-                    };
+                    widen(ranges.entry(name.clone()), bounds);
+                    widen(by_part.entry(name.clone()).or_default().entry(hive), bounds);
                 }
             }
             // A file without a row group of a column says nothing of it.
             for n in &ints {
                 if !seen.contains(n.as_str()) && meta.num_row_groups() > 0 {
                     ranges.insert(n.clone(), None);
+                    by_part.entry(n.clone()).or_default().insert(hive, None);
                 }
             }
         }
+        let split = by_part
+            .into_iter()
+            .filter(|(n, _)| ranges.get(n).is_some_and(Option::is_some))
+            .filter(|(_, parts)| {
+                parts
+                    .values()
+                    .copied()
+                    .collect::<Option<Vec<Range>>>()
+                    .is_some_and(disjoint)
+            })
+            .map(|(n, _)| n)
+            .collect();
         let ranges: BTreeMap<String, Range> = ranges
             .into_iter()
             .filter_map(|(n, r)| r.filter(|r| r.min <= r.max).map(|r| (n, r)))
             .collect();
-        Ok((!ranges.is_empty()).then_some(KeyRanges { ranges }))
+        Ok((!ranges.is_empty()).then_some(KeyRanges { ranges, split }))
+    }
+
+    /// Whether `column` is one each partition holds a range of its own of.
+    pub fn is_split(&self, column: &str) -> bool {
+        self.split.contains(column)
     }
 
     /// `column_statistics = MAP {…}` for `read_parquet`, in the shape
@@ -141,6 +157,29 @@ impl KeyRanges {
     }
 }
 
+/// Whether two or more ranges are, no two of them overlapping.
+fn disjoint(mut ranges: Vec<Range>) -> bool {
+    ranges.sort_by_key(|r| r.min);
+    ranges.len() > 1 && ranges.windows(2).all(|w| w[0].max < w[1].min)
+}
+
+/// Widens the bounds held in `entry` by a row group's (`None`: unknown,
+/// and unknown stays unknown).
+fn widen<K: Ord>(
+    entry: std::collections::btree_map::Entry<'_, K, Option<Range>>,
+    bounds: Option<(i64, i64)>,
+) {
+    let fresh = bounds.map(|(min, max)| Range { min, max });
+    let held = entry.or_insert(fresh);
+    *held = match (*held, fresh) {
+        (Some(r), Some(b)) => Some(Range {
+            min: r.min.min(b.min),
+            max: r.max.max(b.max),
+        }),
+        _ => None,
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,8 +202,20 @@ mod tests {
     }
 
     #[test]
+    fn a_column_is_split_when_no_two_partitions_ranges_overlap() {
+        let r = |min, max| Range { min, max };
+        assert!(disjoint(vec![r(11, 20), r(1, 10), r(21, 21)]));
+        // Touching at one value: a group could span both partitions.
+        assert!(!disjoint(vec![r(1, 10), r(10, 20)]));
+        assert!(!disjoint(vec![r(1, 100), r(40, 50)]));
+        // One partition splits nothing.
+        assert!(!disjoint(vec![r(1, 10)]));
+    }
+
+    #[test]
     fn the_option_names_each_column_with_its_bounds() {
         let k = KeyRanges {
+            split: BTreeSet::new(),
             ranges: BTreeMap::from([
                 ("customer_key".to_string(), Range { min: 1, max: 9 }),
                 ("payment_key".to_string(), Range { min: 1, max: 20 }),

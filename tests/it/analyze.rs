@@ -1078,6 +1078,66 @@ fn many_groups_by_a_key_are_indexed_in_a_perfect_hash_table_with_the_same_answer
 }
 
 #[test]
+fn a_key_each_partition_holds_its_own_range_of_is_aggregated_per_partition_with_the_same_answer() {
+    // Transactions are numbered in date order, so each partition (year,
+    // quarter) holds its own range of transaction_id; customers span them.
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("data");
+    generate(&dir, 300_000, &[]);
+    let run = |sql: &str, extra: &[&str]| -> Value {
+        let o = olap()
+            .arg("analyze")
+            .arg("--data-dir")
+            .arg(&dir)
+            .args([
+                "--sql",
+                sql,
+                "--execute",
+                "--profile",
+                "--format",
+                "json",
+                "-v",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let mut run = v["queries"][0]["runs"][0].clone();
+        run["stderr"] = Value::String(stderr(&o));
+        run
+    };
+    let basket = "SELECT c.channel, count(*) AS baskets, avg(b.basket) AS avg_basket FROM ( \
+                  SELECT transaction_id, customer_key, sum(revenue) AS basket FROM sales_fact \
+                  GROUP BY transaction_id, customer_key) b \
+                  JOIN dim_customer c ON b.customer_key = c.customer_key GROUP BY c.channel ORDER BY c.channel";
+    let split = run(basket, &[]);
+    assert_eq!(split["fact_view"], "partitions", "{split}");
+    assert!(
+        split["stderr"]
+            .as_str()
+            .unwrap()
+            .contains("a key each partition holds a range of its own of"),
+        "{split}"
+    );
+    let files = run(basket, &["--fact-view", "files"]);
+    assert_eq!(files["fact_view"], "files");
+    assert_eq!(result_text(&split), result_text(&files));
+    // Every customer buys in many quarters: no split, one scan of all files.
+    let by_customer = run(
+        "SELECT customer_key, count(*) AS n FROM sales_fact GROUP BY customer_key ORDER BY n DESC, customer_key LIMIT 5",
+        &[],
+    );
+    assert!(
+        !by_customer["stderr"]
+            .as_str()
+            .unwrap()
+            .contains("a range of its own"),
+        "{by_customer}"
+    );
+}
+
+#[test]
 fn a_window_over_a_hive_filtered_aggregate_sums_only_the_rows_kept() {
     // DuckDB 2.0's window_self_join copies a Hive scan without its filter on
     // the Hive column; olap turns that optimizer off (engine::HIVE_SAFE_OPTIMIZERS).
