@@ -12,6 +12,9 @@
 //! - `OLAP_FAULT_REWRITE_BUDGET_MS=<n>` sets every rewrite's run-time budget,
 //!   and `OLAP_FAULT_REWRITE=fail` makes every rewritten SQL fail, so the
 //!   rewrite guard's fallback runs.
+//! - `OLAP_FAULT_ROWS_SCALE=<n>` divides the fewest rows the fact-view
+//!   rules ask of a question by n, so a small test data set takes the path
+//!   a big one does.
 //! - `OLAP_FAULT_CPU=<feature,...>` makes the start-up CPU check
 //!   (`olap::cpu_supports_build`) see a CPU without those features.
 
@@ -70,5 +73,18 @@ pub fn rewrite_budget_ms() -> Option<u64> {
 pub fn rewrite_fails() -> bool {
     static V: LazyLock<bool> =
         LazyLock::new(|| std::env::var("OLAP_FAULT_REWRITE").is_ok_and(|v| v == "fail"));
+    *V
+}
+
+/// What `OLAP_FAULT_ROWS_SCALE` divides the fact-view rules' row
+/// thresholds by (1 unset).
+pub fn rows_scale() -> u64 {
+    static V: LazyLock<u64> = LazyLock::new(|| {
+        std::env::var("OLAP_FAULT_ROWS_SCALE")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(1)
+    });
     *V
 }
