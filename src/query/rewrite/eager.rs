@@ -73,8 +73,22 @@ pub(super) fn strip(e: &mut Value) {
 }
 
 /// The rewritten SELECT node and a line on it, when `node` has the shape
-/// and the rule says it pays.
-pub(super) fn rewrite_select(node: &Value, stats: &Stats) -> Option<(Value, String)> {
+/// and the rule says it pays: eager aggregation of a join, or, for the
+/// fact table alone grouped by a calendar column its view derives from
+/// `date` on every row (`month` when the layout is partitioned by year and
+/// quarter), the fact aggregated by `date` first and the column derived
+/// from the few dates (date first). `only_date_first` asks for the latter
+/// alone (a subquery: see [`subqueries_date_first`]).
+///
+/// Date first, measured at 10M rows, 2 threads, both forms on each fact
+/// view: monthly revenue by year and month 65.5-71.6 ms as written,
+/// 54.8-62.3 ms by date first (`month(date)` on 10M rows and a two-column
+/// index cost more than indexing the dates).
+pub(super) fn rewrite_select(
+    node: &Value,
+    stats: &Stats,
+    only_date_first: bool,
+) -> Option<(Value, String)> {
     if node["type"] != "SELECT_NODE"
         || has_cte(node)
         || !node["having"].is_null()
@@ -97,7 +111,11 @@ pub(super) fn rewrite_select(node: &Value, stats: &Stats) -> Option<(Value, Stri
     let mut conditions = Vec::new();
     collect_from(&node["from_table"], &mut leaves, &mut conditions)?;
     let fact = leaves.iter().position(|l| l.table.is_fact())?;
-    if leaves.iter().filter(|l| l.table.is_fact()).count() != 1 || leaves.len() < 2 {
+    if leaves.iter().filter(|l| l.table.is_fact()).count() != 1 {
+        return None;
+    }
+    let date_first = leaves.len() == 1;
+    if only_date_first && !date_first {
         return None;
     }
     let scope = Scope { leaves: &leaves };
@@ -175,6 +193,25 @@ pub(super) fn rewrite_select(node: &Value, stats: &Stats) -> Option<(Value, Stri
             Ref::Other => return None,
         }
     }
+    // Date first: when the view derives a grouped calendar column from
+    // `date` on every row, every calendar column leaves the keys for
+    // `date` and is derived from it in the partial aggregate's select list.
+    // The partition keys too: `year, date` as keys indexed 1.2-1.4× slower
+    // than `date` alone over the partitions (76-82 against 55-56 ms at
+    // 10M), and a valid data set's partition values are its dates' (`olap
+    // validate`: "partition columns match date").
+    let derived: Vec<String> = if date_first {
+        if !keys.iter().any(|k| stats.is_derived(k)) {
+            return None;
+        }
+        let calendar = |k: &String| crate::model::PartitionKey::from_name(k).is_some();
+        let derived: Vec<String> = keys.iter().filter(|k| calendar(k)).cloned().collect();
+        keys.retain(|k| !calendar(k));
+        keys.insert("date".to_string());
+        derived
+    } else {
+        Vec::new()
+    };
     if !stats.worth_it(&keys, &groups_unique_in) {
         return None;
     }
@@ -188,10 +225,17 @@ pub(super) fn rewrite_select(node: &Value, stats: &Stats) -> Option<(Value, Stri
     let key_refs: Vec<Value> = keys.iter().map(|k| column_ref(&fact_alias, k)).collect();
     let mut inner = node.clone();
     inner["modifiers"] = json!([]);
+    // As the fact view defines them (query::engine's scan SQL).
+    let derived_columns = derived.iter().map(|d| {
+        let mut cast = integer_cast(function(d, vec![column_ref(&fact_alias, "date")], ""));
+        cast["alias"] = Value::String(d.clone());
+        cast
+    });
     inner["select_list"] = Value::Array(
         key_refs
             .iter()
             .cloned()
+            .chain(derived_columns)
             .chain(partials.iter().map(|(agg, name)| {
                 let mut a = agg.clone();
                 a["alias"] = Value::String(name.clone());
@@ -213,10 +257,75 @@ pub(super) fn rewrite_select(node: &Value, stats: &Stats) -> Option<(Value, Stri
         .filter(|l| !l.table.is_fact())
         .map(|l| l.table.name())
         .collect();
+    let keys_list = keys.iter().cloned().collect::<Vec<_>>().join(", ");
+    if date_first {
+        let note = format!(
+            "date first: sales_fact aggregated by {keys_list}, then {} derived from the dates",
+            derived.join(", ")
+        );
+        return Some((outer_node, note));
+    }
     let note = format!(
-        "eager aggregation: sales_fact aggregated by {} before the join to {}",
-        keys.iter().cloned().collect::<Vec<_>>().join(", "),
+        "eager aggregation: sales_fact aggregated by {keys_list} before the join to {}",
         dims.join(", ")
     );
     Some((outer_node, note))
+}
+
+/// `CAST(e AS INTEGER)`.
+fn integer_cast(e: Value) -> Value {
+    json!({
+        "class": "CAST", "type": "OPERATOR_CAST", "alias": "", "try_cast": false,
+        "child": e,
+        "type_expr": {"class": "TYPE", "type": "TYPE", "alias": "", "catalog": "", "schema": "",
+                      "type_name": "INTEGER", "children": [], "qualified_name": {"path": ["INTEGER"]}},
+    })
+}
+
+/// `node` with the first subquery in its FROM clause (through joins, not
+/// into nested subqueries' own FROMs more than one level) that takes the
+/// date-first rewrite rewritten: the monthly totals under a window
+/// (`SELECT …, avg(revenue) OVER (…) FROM (SELECT year, month,
+/// sum(revenue) AS revenue FROM sales_fact GROUP BY year, month) m`).
+/// Only a subquery whose every select item is named (an alias, or a bare
+/// column) qualifies: the query outside reads its columns by name.
+pub(in crate::query::rewrite) fn subqueries_date_first(
+    node: &Value,
+    stats: &Stats,
+) -> Option<(Value, String)> {
+    fn walk(t: &Value, stats: &Stats) -> Option<(Value, String)> {
+        match t["type"].as_str()? {
+            "SUBQUERY" => {
+                let sub = &t["subquery"]["node"];
+                let named = sub["select_list"].as_array()?.iter().all(|i| {
+                    i["alias"].as_str().is_some_and(|a| !a.is_empty()) || i["class"] == "COLUMN_REF"
+                });
+                if !named || has_cte(sub) {
+                    return None;
+                }
+                let (rewritten, note) = rewrite_select(sub, stats, true)?;
+                let mut t = t.clone();
+                t["subquery"]["node"] = rewritten;
+                Some((t, note))
+            }
+            "JOIN" => {
+                for side in ["left", "right"] {
+                    if let Some((new, note)) = walk(&t[side], stats) {
+                        let mut t = t.clone();
+                        t[side] = new;
+                        return Some((t, note));
+                    }
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+    if node["type"] != "SELECT_NODE" || has_cte(node) {
+        return None;
+    }
+    let (from, note) = walk(&node["from_table"], stats)?;
+    let mut node = node.clone();
+    node["from_table"] = from;
+    Some((node, note))
 }

@@ -54,7 +54,7 @@ use crate::model::Table;
 use crate::storage::manifest::Manifest;
 use codes::group_codes_within;
 use distinct::distinct_bitmaps;
-use eager::rewrite_select;
+use eager::{rewrite_select, subqueries_date_first};
 use tree::*;
 
 /// A query as it will run, and what olap changed in it.
@@ -78,6 +78,10 @@ pub struct Stats {
     fact_rows: u64,
     years: u64,
     dim_rows: BTreeMap<Table, u64>,
+    /// The calendar columns the fact view derives from `date` per row
+    /// (`CAST(month(date) AS INTEGER)`): those the layout does not
+    /// partition by.
+    derived: Vec<&'static str>,
 }
 
 impl Stats {
@@ -88,11 +92,22 @@ impl Stats {
             .map(|t| (t, m.table(t).map_or(u64::MAX, |e| e.rows)))
             .collect();
         let years = (m.spec.end.year() - m.spec.start.year() + 1).max(1) as u64;
+        let derived = crate::model::PartitionKey::ALL
+            .iter()
+            .filter(|k| !m.storage.partition_by.contains(k))
+            .map(|k| k.name())
+            .collect();
         Stats {
             fact_rows: m.spec.rows,
             years,
             dim_rows,
+            derived,
         }
+    }
+
+    /// Whether the fact view derives `column` from `date` on every row.
+    fn is_derived(&self, column: &str) -> bool {
+        self.derived.contains(&column)
     }
 
     /// Distinct values a fact column can hold at most (a name that is no
@@ -163,21 +178,22 @@ pub fn rewrite_or_refuse(conn: &Connection, sql: &str, stats: &Stats) -> Result<
     if let Some(why) = guard::refused_shape(node) {
         return Ok(Outcome::AsWritten(Some(why)));
     }
-    let found = match rewrite_select(node, stats) {
-        Some(found) => Some(found),
-        None => {
-            let mut notes = Vec::new();
-            let node = match distinct_bitmaps(conn, node, stats)? {
-                Some((node, note)) => {
-                    notes.push(note);
-                    node
-                }
-                None => node.clone(),
-            };
-            let node = group_codes_within(conn, &node, &mut notes)?;
-            (!notes.is_empty()).then(|| (node, notes.join("; ")))
-        }
-    };
+    let found =
+        match rewrite_select(node, stats, false).or_else(|| subqueries_date_first(node, stats)) {
+            Some(found) => Some(found),
+            None => {
+                let mut notes = Vec::new();
+                let node = match distinct_bitmaps(conn, node, stats)? {
+                    Some((node, note)) => {
+                        notes.push(note);
+                        node
+                    }
+                    None => node.clone(),
+                };
+                let node = group_codes_within(conn, &node, &mut notes)?;
+                (!notes.is_empty()).then(|| (node, notes.join("; ")))
+            }
+        };
     let Some((mut node, note)) = found else {
         return Ok(Outcome::AsWritten(None));
     };

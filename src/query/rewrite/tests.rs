@@ -37,6 +37,7 @@ fn stats() -> Stats {
         fact_rows: 10_000_000,
         years: 3,
         dim_rows: rows.into_iter().collect(),
+        derived: vec!["month"],
     }
 }
 
@@ -650,4 +651,66 @@ fn plans_that_grow_are_refused() {
     assert!(b(&original, 0) > b(&smaller, 0));
     // The fact table's rows floor estimates that are far too low.
     assert!(b(&tiny, 10_000_000) > b(&tiny, 0) + 900.0);
+}
+
+/// The fact alone grouped by `month`, which the view derives from `date`:
+/// aggregated by date first, the months derived from the dates, at the top
+/// and in a FROM subquery under a window; the same answers as written.
+#[test]
+fn a_derived_calendar_column_is_grouped_from_the_dates() {
+    let c = conn();
+    c.execute_batch(
+        "INSERT INTO sales_fact (date, year, quarter, month, revenue, quantity, customer_key)
+         SELECT d, year(d), quarter(d), month(d), k % 97, k % 5, 1 + k % 1000
+         FROM (SELECT k, DATE '2021-01-01' + CAST(k % 1095 AS INTEGER) AS d FROM range(0, 20000) t(k));
+         INSERT INTO dim_customer (customer_key) SELECT k FROM range(1, 13) t(k);",
+    )
+    .unwrap();
+    let top = "SELECT year, month, sum(revenue) AS revenue, count(*) AS n, max(quantity) AS most \
+               FROM sales_fact WHERE quantity > 0 GROUP BY year, month ORDER BY year, month";
+    let window = "SELECT year, month, revenue, \
+                  avg(revenue) OVER (ORDER BY year, month ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS moving_avg \
+                  FROM (SELECT year, month, sum(revenue) AS revenue FROM sales_fact GROUP BY year, month) m \
+                  ORDER BY year, month";
+    let joined = "SELECT m.month, m.revenue, count(*) AS customers FROM \
+                  (SELECT f.month, sum(f.revenue) AS revenue FROM sales_fact f WHERE f.year = 2022 GROUP BY f.month) m \
+                  JOIN dim_customer c ON c.customer_key = m.month GROUP BY m.month, m.revenue ORDER BY 1";
+    for sql in [top, window, joined] {
+        let r = super::rewrite(&c, sql, &stats())
+            .unwrap()
+            .unwrap_or_else(|| panic!("not rewritten: {sql}"));
+        assert!(
+            r.note.starts_with("date first: sales_fact aggregated by "),
+            "{}",
+            r.note
+        );
+        assert!(r.note.ends_with("derived from the dates"), "{}", r.note);
+        assert!(
+            r.note.contains("aggregated by date, then") && r.note.contains("month"),
+            "{}",
+            r.note
+        );
+        let lower = r.sql.to_lowercase();
+        assert!(
+            lower.contains("cast(\"month\"(") && lower.contains(".date) as integer)"),
+            "{}",
+            r.sql
+        );
+        assert_eq!(describe(&c, &r.sql).unwrap(), describe(&c, sql).unwrap());
+        let answer = rows(&c, sql);
+        assert!(answer.len() >= 12, "{answer:?}");
+        assert_eq!(rows(&c, &r.sql), answer, "{sql}\n{}", r.sql);
+    }
+    for sql in [
+        // Not derived here: the layout partitions by year.
+        "SELECT year, sum(revenue) FROM sales_fact GROUP BY year",
+        // A million customers a month: more partial groups than rows.
+        "SELECT customer_key, month, sum(revenue) AS r FROM sales_fact GROUP BY customer_key, month",
+        // An unnamed aggregate in a subquery the outer query reads by name.
+        "SELECT * FROM (SELECT month, sum(revenue) FROM sales_fact GROUP BY month) m",
+        // A holistic aggregate does not split by date.
+        "SELECT month, median(revenue) AS r FROM sales_fact GROUP BY month",
+    ] {
+        assert_eq!(rewrite(sql), None, "{sql}");
+    }
 }
