@@ -1,7 +1,10 @@
 //! Rewrites of a user's SQL into a cheaper form of the same query: eager
-//! aggregation; when it does not apply, `count(DISTINCT key)` counted in
-//! bitmaps (see [`distinct_bitmaps`]) and a dimension's few strings grouped
-//! by a one-byte code (see [`group_codes`]).
+//! aggregation, or for the fact alone grouped by a calendar column its view
+//! derives from `date`, aggregation by date first (see
+//! [`eager::rewrite_select`]; also in a FROM subquery); when neither
+//! applies, `count(DISTINCT key)` counted in bitmaps (see
+//! [`distinct_bitmaps`]) and a dimension's few strings grouped by a
+//! one-byte code (see [`group_codes`]).
 //!
 //! Eager aggregation: a user's "join the dimensions, then aggregate" query
 //! rewritten to aggregate `sales_fact` by its foreign keys first and join the
