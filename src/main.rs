@@ -21,6 +21,12 @@ extern "C" fn check_cpu_first() {
     }
 }
 
+/// jemalloc for every allocation of the process, DuckDB's C++ included
+/// (its `malloc` and `free` replace glibc's): see Cargo.toml.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     // Where no `.init_array` entry ran it.
     #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
