@@ -1073,10 +1073,8 @@ impl EngineCore {
         // No more groups than the rows read.
         let read = fact_rows_read(files_plan, self.manifest().spec.rows);
         let split = hash_group_columns(files_plan).iter().any(|groups| {
-            let most = groups
-                .iter()
-                .fold(1u64, |n, g| n.saturating_mul(stats.cardinality(g)));
-            groups.iter().any(|g| ranges.is_split(g)) && most.min(read) >= SPLIT_GROUPS
+            groups.iter().any(|g| ranges.is_split(g))
+                && most_groups(groups, stats).min(read) >= SPLIT_GROUPS
         });
         if !split {
             return Ok(None);
@@ -1629,6 +1627,14 @@ fn simple_aggregates(list: &str) -> bool {
 /// `EngineCore::split_on_partitions`).
 const SPLIT_GROUPS: u64 = 1 << 17;
 
+/// The most groups an aggregate by `columns` can have: the product of
+/// their distinct values ([`Stats::cardinality`]).
+fn most_groups(columns: &[String], stats: &Stats) -> u64 {
+    columns
+        .iter()
+        .fold(1u64, |n, g| n.saturating_mul(stats.cardinality(g)))
+}
+
 /// The most groups (by [`Stats::cardinality`]) of a plan's HASH_GROUP_BYs
 /// that group by a partition key (year, quarter, month); `None` when none
 /// does. The group names are read from the projection below the aggregate,
@@ -1641,11 +1647,7 @@ fn partition_key_groups(roots: &[serde_json::Value], stats: &Stats) -> Option<u6
                 .iter()
                 .any(|g| PartitionKey::ALL.iter().any(|k| k.name() == g))
         })
-        .map(|groups| {
-            groups
-                .iter()
-                .fold(1u64, |n, g| n.saturating_mul(stats.cardinality(g)))
-        })
+        .map(|groups| most_groups(groups, stats))
         .max()
 }
 

@@ -34,12 +34,11 @@ pub(super) fn combine(
             .unwrap_or_default()
             .to_ascii_lowercase();
         return match f.as_str() {
-            "count" | "count_star" => json!({
-                "class": "CAST", "type": "OPERATOR_CAST", "alias": alias, "try_cast": false,
-                "child": function("sum", vec![column_ref(fact, &name)], ""),
-                "type_expr": {"class": "TYPE", "type": "TYPE", "alias": "", "catalog": "", "schema": "",
-                              "type_name": "BIGINT", "children": [], "qualified_name": {"path": ["BIGINT"]}},
-            }),
+            "count" | "count_star" => cast(
+                function("sum", vec![column_ref(fact, &name)], ""),
+                "BIGINT",
+                alias,
+            ),
             f => function(f, vec![column_ref(fact, &name)], alias),
         };
     }
@@ -227,9 +226,11 @@ pub(super) fn rewrite_select(
     inner["modifiers"] = json!([]);
     // As the fact view defines them (query::engine's scan SQL).
     let derived_columns = derived.iter().map(|d| {
-        let mut cast = integer_cast(function(d, vec![column_ref(&fact_alias, "date")], ""));
-        cast["alias"] = Value::String(d.clone());
-        cast
+        cast(
+            function(d, vec![column_ref(&fact_alias, "date")], ""),
+            "INTEGER",
+            d,
+        )
     });
     inner["select_list"] = Value::Array(
         key_refs
@@ -272,13 +273,13 @@ pub(super) fn rewrite_select(
     Some((outer_node, note))
 }
 
-/// `CAST(e AS INTEGER)`.
-fn integer_cast(e: Value) -> Value {
+/// `CAST(e AS ty) AS alias`.
+fn cast(e: Value, ty: &str, alias: &str) -> Value {
     json!({
-        "class": "CAST", "type": "OPERATOR_CAST", "alias": "", "try_cast": false,
+        "class": "CAST", "type": "OPERATOR_CAST", "alias": alias, "try_cast": false,
         "child": e,
         "type_expr": {"class": "TYPE", "type": "TYPE", "alias": "", "catalog": "", "schema": "",
-                      "type_name": "INTEGER", "children": [], "qualified_name": {"path": ["INTEGER"]}},
+                      "type_name": ty, "children": [], "qualified_name": {"path": [ty]}},
     })
 }
 
