@@ -32,6 +32,11 @@ ap.add_argument("--suite", default="all", choices=["catalog", "adhoc", "all"])
 ap.add_argument("--passes", type=int, default=1,
                 help="alternate olap and the peers this many times; each figure is the median of the passes "
                      "(a machine whose speed drifts then hits every engine alike)")
+ap.add_argument("--interleave", action="store_true",
+                help="question by question: olap (and the plain engine), then each peer, before the next "
+                     "question, instead of each engine over the whole suite in turn: a machine whose speed "
+                     "swings within minutes then hits every engine of a question alike (olap starts once "
+                     "per question, outside its timings)")
 ap.add_argument("--check", action="store_true", help="compare answers only; exit 1 on any difference")
 ap.add_argument("--json", help="write results here")
 args = ap.parse_args()
@@ -74,11 +79,13 @@ for q in report["queries"]:
             answers[(q["id"], r["variant"])] = r["rows"]
 
 
-def olap_bench():
-    """olap's in-process p50s for every question, one `olap benchmark` run,
-    with the plain engine (the same DuckDB over plain read_parquet views)
-    timed in alternate rounds: its p50 and olap/plain per round."""
-    bench = olap_json("benchmark", "--suite", args.suite, "--rounds", str(args.rounds), "--format", "json",
+def olap_bench(ids=()):
+    """olap's in-process p50s for every question (or those of `ids`), one
+    `olap benchmark` run, with the plain engine (the same DuckDB over plain
+    read_parquet views) timed in alternate rounds: its p50 and olap/plain
+    per round."""
+    which = list(ids) if ids else ["--suite", args.suite]
+    bench = olap_json("benchmark", *which, "--rounds", str(args.rounds), "--format", "json",
                       "--against-plain",
                       "--store", os.path.join(os.path.dirname(os.path.abspath(args.data_dir)), "peers-store"))
     out = {}
@@ -256,14 +263,21 @@ results, failures = [], 0
 times = collections.defaultdict(list)   # (id, variant, engine) -> one median per pass
 plain_ratios = collections.defaultdict(list)  # (id, variant) -> olap/plain of every round of every pass
 notes = {}
+
+def time_olap(ids=()):
+    for k, (ms, plain_ms, ratios) in olap_bench(ids).items():
+        times[(*k, "olap")].append(ms)
+        if plain_ms is not None:
+            times[(*k, "plain")].append(plain_ms)
+            plain_ratios[k].extend(ratios)
+
+
 for p in range(1 if args.check else max(args.passes, 1)):
-    if not args.check:
-        for k, (ms, plain_ms, ratios) in olap_bench().items():
-            times[(*k, "olap")].append(ms)
-            if plain_ms is not None:
-                times[(*k, "plain")].append(plain_ms)
-                plain_ratios[k].extend(ratios)
+    if not args.check and not args.interleave:
+        time_olap()
     for q in listing:
+        if not args.check and args.interleave:
+            time_olap([q["id"]])
         for vi, (variant, sql) in enumerate(zip(q["variants"], q["sql"])):
             if "parquet" not in q["storages"] or (q["id"], variant) not in answers:
                 continue
