@@ -276,12 +276,12 @@ for p in range(1 if args.check else max(args.passes, 1)):
     if not args.check and not args.interleave:
         time_olap()
     for q in listing:
-        if (not args.check and args.interleave and "parquet" in q["storages"]
-                and any((q["id"], v) in answers for v in q["variants"])):
+        # The variants olap answered on this data set's Parquet files.
+        runnable = [(vi, variant, sql) for vi, (variant, sql) in enumerate(zip(q["variants"], q["sql"]))
+                    if "parquet" in q["storages"] and (q["id"], variant) in answers]
+        if runnable and args.interleave and not args.check:
             time_olap([q["id"]])
-        for vi, (variant, sql) in enumerate(zip(q["variants"], q["sql"])):
-            if "parquet" not in q["storages"] or (q["id"], variant) not in answers:
-                continue
+        for vi, variant, sql in runnable:
             for name, (_, make) in runners.items():
                 if (q["id"], variant, name) in notes:
                     continue
